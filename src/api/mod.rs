@@ -1,0 +1,1 @@
+//! The wire. (filled in by the foundation work)

@@ -1,0 +1,5 @@
+//! The agent TOML configuration.
+
+mod secret;
+
+pub use secret::Secret;

@@ -1,0 +1,1 @@
+//! control (filled in by the foundation work)

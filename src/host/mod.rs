@@ -1,0 +1,1 @@
+//! host (filled in by the foundation work)

@@ -1,0 +1,18 @@
+//! dbs-gateway: a backup-gateway agent for a database backup service, and
+//! dbs-control, the reference control plane it talks to.
+//!
+//! Modules and what each owns:
+//! - [`api`]: the wire shared by both sides: actions, request/response shapes,
+//!   signing (v1 HMAC-SHA1, v3 ACS3-HMAC-SHA256) and error codes. No I/O.
+//! - [`config`]: the agent's TOML file: schema, defaults, validation, secrets.
+//! - [`host`]: facts about this host (hostname, addresses, OS, memory, disks).
+//! - [`agent`]: the agent runtime: heartbeat, task polling, reporting, shutdown.
+//! - [`control`]: the reference control plane: HTTP server, store, actions.
+//!
+//! `agent` and `control` never import each other; both speak through `api`.
+
+pub mod api;
+pub mod config;
+pub mod host;
+pub mod agent;
+pub mod control;
