@@ -17,6 +17,19 @@ pub const REPORT_TASK: &str = "GatewayReportTask";
 /// Longest long poll the control plane holds, in seconds.
 pub const MAX_POLL_WAIT_SECS: u64 = 25;
 
+/// Database types a gateway lists, as the API spells them.
+pub const LISTABLE_DATABASE_TYPES: [&str; 3] = ["MySQL", "MSSQL", "Redis"];
+
+/// Database types the API names but no gateway lists yet.
+pub const UNLISTABLE_DATABASE_TYPES: [&str; 2] = ["Oracle", "MongoDB"];
+
+/// The API spelling of a database type given in any case, if listable.
+pub fn listable_database_type(given: &str) -> Option<&'static str> {
+    LISTABLE_DATABASE_TYPES
+        .into_iter()
+        .find(|t| t.eq_ignore_ascii_case(given))
+}
+
 /// `State` of a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
