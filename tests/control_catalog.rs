@@ -67,6 +67,42 @@ fn add_set(data_dir: &Path, plan: &str, kind: &str, name: Option<&str>, file: &P
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+#[test]
+fn the_cli_refuses_bad_names_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    for (args, expected) in [
+        (vec!["--plan", "p1", "--name", "../x"], "BackupSetName"),
+        (vec!["--plan", "p1", "--name", "a\tb"], "BackupSetName"),
+        (vec!["--plan", "p 1"], "BackupPlanId"),
+        (vec!["--plan", "p1", "--db-type", "My SQL"], "DbType"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
+            .args(["backup-set", "add", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--kind", "full"])
+            .args(&args)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
+        .args(["backup-set", "add", "--data-dir"])
+        .arg(&data_dir)
+        .args(["--plan", "p1", "--kind", "full"])
+        .arg(dir.path().join("absent"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let sets = data_dir.join("sets");
+    assert!(!sets.exists() || std::fs::read_dir(&sets).unwrap().next().is_none());
+}
+
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))

@@ -193,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             use dbs_gateway::control::catalog::{names, plans};
             names::plan_id(&plan)?;
+            names::db_type(&db_type)?;
             let store = open_store(&data_dir)?;
             let plan =
                 store.call_now(|c| plans::get_or_create(c, &plan, &db_type, store::now_ms()))?;

@@ -98,6 +98,18 @@ pub fn plan_id(value: &str) -> Result<&str, NameError> {
     Ok(value)
 }
 
+/// A database type: 1 to 32 ASCII letters and digits (MySQL, MSSQL, …).
+pub fn db_type(value: &str) -> Result<&str, NameError> {
+    if value.is_empty() || value.len() > 32 || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(NameError::NotAccepted {
+            field: "DbType",
+            value: value.into(),
+            accepted: "1 to 32 letters and digits, such as MySQL".into(),
+        });
+    }
+    Ok(value)
+}
+
 /// One file name (a set name): a single safe path component.
 pub fn set_name(value: &str) -> Result<&str, NameError> {
     const FIELD: &str = "BackupSetName";

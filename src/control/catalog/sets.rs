@@ -171,14 +171,7 @@ pub fn add(
     };
     names::set_name(&name)?;
     if let Some(t) = new.db_type {
-        if t.is_empty() || t.len() > 32 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(names::NameError::NotAccepted {
-                field: "DbType",
-                value: t.into(),
-                accepted: "a database type such as MySQL".into(),
-            }
-            .into());
-        }
+        names::db_type(t)?;
     }
     let existing = plans::get(conn, new.plan_id)?;
     if let (Some(plan), Some(given)) = (&existing, new.db_type) {
