@@ -49,12 +49,16 @@ pub enum DiscoveryError {
     },
 
     /// Connecting and logging in took longer than `connect_timeout_secs`.
-    #[error("{endpoint}: no connection within {secs} s (connect_timeout_secs)")]
+    #[error("{endpoint}: no connection within {secs} s (connect_timeout_secs){}",
+        if *tls_required { "; with tls = \"required\" this is also what a server that does not speak TLS looks like" } else { "" })]
     ConnectTimeout {
         /// `type host:port`.
         endpoint: String,
         /// The limit that was exceeded.
         secs: u64,
+        /// Whether TLS was asked for (a plain server may wait forever for
+        /// the end of a TLS hello).
+        tls_required: bool,
     },
 
     /// The listing query took longer than `query_timeout_secs`.

@@ -48,6 +48,7 @@ async fn list(login: &Login) -> Result<DbListing, DiscoveryError> {
         DiscoveryError::ConnectTimeout {
             endpoint: endpoint.clone(),
             secs: login.connect_timeout.as_secs(),
+            tls_required: login.tls == TlsMode::Required,
         }
     })
     .await?;

@@ -45,6 +45,7 @@ impl Lister for MysqlLister {
             || DiscoveryError::ConnectTimeout {
                 endpoint: endpoint.clone(),
                 secs: login.connect_timeout.as_secs(),
+                tls_required: login.tls == TlsMode::Required,
             },
         )
         .await?;

@@ -37,6 +37,7 @@ impl Lister for RedisLister {
             || DiscoveryError::ConnectTimeout {
                 endpoint: endpoint.clone(),
                 secs: login.connect_timeout.as_secs(),
+                tls_required: login.tls == TlsMode::Required,
             },
         )
         .await?;
@@ -190,6 +191,7 @@ fn connect_error(login: &Login, err: RedisError) -> DiscoveryError {
         return DiscoveryError::ConnectTimeout {
             endpoint,
             secs: login.connect_timeout.as_secs(),
+            tls_required: login.tls == TlsMode::Required,
         };
     }
     if err.is_io_error() {
@@ -239,15 +241,25 @@ fn auth_error(login: &Login, err: &RedisError) -> DiscoveryError {
     }
 }
 
-/// A TLS failure: the peer's bytes are not TLS (mismatch), or the handshake
-/// was refused (certificate not trusted, ...). `None` for other errors.
+/// A TLS failure, or `None` for other errors. With TLS required: the
+/// peer's bytes are not TLS (mismatch), or the handshake was refused
+/// (certificate not trusted, ...). Without TLS: a server that hangs up on a
+/// fresh connection before answering is a TLS-only server (a plain Redis
+/// answers even a refusal with an error reply).
 fn tls_error(login: &Login, err: &RedisError) -> Option<DiscoveryError> {
-    if login.tls != TlsMode::Required {
-        return None;
+    let endpoint = login.endpoint();
+    if login.tls == TlsMode::Disabled {
+        return err
+            .is_connection_dropped()
+            .then(|| DiscoveryError::TlsMismatch {
+                endpoint,
+                detail: format!(
+                    "tls = \"disabled\" but the server hung up before answering; it may accept TLS only ({err})"
+                ),
+            });
     }
     let io = std::error::Error::source(err)?.downcast_ref::<std::io::Error>()?;
     let rustls_err = io.get_ref()?.downcast_ref::<rustls::Error>()?;
-    let endpoint = login.endpoint();
     Some(match rustls_err {
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
             DiscoveryError::TlsMismatch {
