@@ -18,3 +18,4 @@ pub mod config;
 pub mod control;
 pub mod discovery;
 pub mod host;
+pub mod logging;
