@@ -185,6 +185,7 @@ mod tests {
             DiscoveryError::ConnectTimeout {
                 endpoint: e(),
                 secs: 1,
+                tls_required: false,
             },
             DiscoveryError::QueryTimeout {
                 endpoint: e(),
