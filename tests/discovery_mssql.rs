@@ -112,3 +112,15 @@ async fn tls_required_against_a_server_without_encryption_fails_with_a_tls_code(
     assert_eq!(err.code(), "DbTlsFailed", "{err}");
     assert!(server.batches().is_empty());
 }
+
+#[tokio::test]
+async fn a_query_that_never_finishes_fails_with_db_query_timeout() {
+    let server = TdsServer::start_unanswering(USER, PASSWORD).await;
+    let mut configured = entry(server.port, PASSWORD);
+    configured.query_timeout_secs = 1;
+    let err = list_databases(&[configured], &request(server.port))
+        .await
+        .expect_err("no answer");
+    assert_eq!(err.code(), "DbQueryTimeout", "{err}");
+    assert_eq!(server.batches().len(), 1, "logged in and sent the query");
+}

@@ -53,19 +53,38 @@ struct Setup {
     user: String,
     password: String,
     databases: Vec<TdsDatabase>,
+    answer_batches: bool,
 }
 
 impl TdsServer {
     /// Starts a server that accepts `user` / `password` and serves `databases`.
     pub async fn start(user: &str, password: &str, databases: Vec<TdsDatabase>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("local_addr").port();
-        let log = Arc::new(Mutex::new(Log::default()));
-        let setup = Arc::new(Setup {
+        Self::spawn(Setup {
             user: user.into(),
             password: password.into(),
             databases,
-        });
+            answer_batches: true,
+        })
+        .await
+    }
+
+    /// Starts a server that logs `user` / `password` in, records batches and
+    /// never answers them (a query that does not finish).
+    pub async fn start_unanswering(user: &str, password: &str) -> Self {
+        Self::spawn(Setup {
+            user: user.into(),
+            password: password.into(),
+            databases: Vec::new(),
+            answer_batches: false,
+        })
+        .await
+    }
+
+    async fn spawn(setup: Setup) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("local_addr").port();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let setup = Arc::new(setup);
         let task_log = log.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -139,6 +158,9 @@ async fn serve(mut stream: TcpStream, setup: &Setup, log: &Mutex<Log>) -> Io<()>
         }
         let text = batch_text(&payload).ok_or_else(|| protocol_error("bad SQL batch"))?;
         log.lock().expect("log").batches.push(text.clone());
+        if !setup.answer_batches {
+            continue;
+        }
         let out = if text.contains("sys.databases") {
             databases_answer(&setup.databases, &not_in_names(&text))
         } else {
