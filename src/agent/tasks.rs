@@ -42,6 +42,10 @@ pub async fn execute(
             "Task.Unsupported",
             format!("listing {database_type} databases is not built into this agent yet"),
         )),
+        TaskSpec::DownloadBackupSet(_) => Err(TaskError::new(
+            "Task.Unsupported",
+            "downloading backup sets is not built into this agent yet",
+        )),
     }
 }
 
@@ -49,5 +53,6 @@ pub async fn execute(
 pub fn kind(spec: &TaskSpec) -> &'static str {
     match spec {
         TaskSpec::GetDbList { .. } => "GetDBList",
+        TaskSpec::DownloadBackupSet(_) => "DownloadBackupSet",
     }
 }
