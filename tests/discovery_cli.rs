@@ -97,11 +97,11 @@ async fn list_dbs_prints_json_and_a_table_and_fails_with_a_code() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(json["databases"][0]["name"], "disc_cli_a");
-    assert_eq!(json["databases"][0]["tables"], 0);
-    assert_eq!(json["databases"][1]["name"], "disc_cli_b");
-    assert_eq!(json["databases"][1]["tables"], 1);
-    assert_eq!(json["databases"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["Databases"][0]["Name"], "disc_cli_a");
+    assert_eq!(json["Databases"][0]["Tables"], 0);
+    assert_eq!(json["Databases"][1]["Name"], "disc_cli_b");
+    assert_eq!(json["Databases"][1]["Tables"], 1);
+    assert_eq!(json["Databases"].as_array().map(Vec::len), Some(2));
 
     let out = list_dbs(
         &config,

@@ -49,10 +49,10 @@ impl ListRequest {
     }
 }
 
-/// The databases of one endpoint. Serializes with camelCase field names:
-/// `{"databases": [{"name": "shop", "sizeBytes": 16384, "tables": 1}]}`.
+/// The databases of one endpoint. Serializes with PascalCase field names, as
+/// the API's JSON: `{"Databases": [{"Name": "shop", "SizeBytes": 16384, "Tables": 1}]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct DbListing {
     /// One entry per database, in the server's order (by name; Redis by number).
     pub databases: Vec<DatabaseInfo>,
@@ -68,7 +68,7 @@ impl DbListing {
 /// One database and the details its server reports. Details a database type
 /// does not have are absent from the JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "PascalCase")]
 pub struct DatabaseInfo {
     /// Database name (Redis: `db0`, `db5`, ...).
     pub name: String,
@@ -254,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn listing_serializes_camel_case_without_absent_details() {
+    fn listing_serializes_pascal_case_without_absent_details() {
         let listing = DbListing {
             databases: vec![
                 DatabaseInfo {
@@ -271,7 +271,7 @@ mod tests {
         let json = serde_json::to_string(&listing).expect("json");
         assert_eq!(
             json,
-            r#"{"databases":[{"name":"shop","sizeBytes":16384,"tables":1},{"name":"erp","recoveryModel":"FULL"}]}"#
+            r#"{"Databases":[{"Name":"shop","SizeBytes":16384,"Tables":1},{"Name":"erp","RecoveryModel":"FULL"}]}"#
         );
         assert_eq!(listing.names(), ["shop", "erp"]);
     }
