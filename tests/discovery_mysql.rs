@@ -252,3 +252,53 @@ async fn unconfigured_endpoint_fails_and_no_connection_is_made() {
     .expect_err("not configured");
     assert!(matches!(err, DiscoveryError::EndpointNotConfigured { .. }));
 }
+
+/// The TLS server (require_secure_transport=ON, certificate from a test CA).
+fn tls_entry() -> DatabaseConfig {
+    let mut entry = entry(
+        &env("DBS_TEST_MYSQL_ADMIN_USER"),
+        &env("DBS_TEST_MYSQL_ADMIN_PASSWORD"),
+        env_port("DBS_TEST_MYSQL_TLS_PORT"),
+    );
+    entry.tls = TlsMode::Required;
+    entry.tls_ca_file = Some(env("DBS_TEST_MYSQL_TLS_CA_FILE").into());
+    entry
+}
+
+#[tokio::test]
+async fn tls_with_the_right_ca_lists_and_tls_problems_have_their_codes() {
+    let tls_port = env_port("DBS_TEST_MYSQL_TLS_PORT");
+    let listing = list_databases(&[tls_entry()], &request(&host(), tls_port))
+        .await
+        .expect("TLS listing");
+    assert!(!listing.names().iter().any(|n| n == "mysql"), "{listing:?}");
+
+    let mut any_cert = tls_entry();
+    any_cert.tls_ca_file = None;
+    any_cert.tls_accept_invalid_certs = true;
+    list_databases(&[any_cert], &request(&host(), tls_port))
+        .await
+        .expect("TLS listing, certificate not checked");
+
+    // The test CA is not among the system roots.
+    let mut untrusted = tls_entry();
+    untrusted.tls_ca_file = None;
+    let err = list_databases(&[untrusted], &request(&host(), tls_port))
+        .await
+        .expect_err("unknown CA");
+    assert_eq!(err.code(), "DbTlsFailed", "{err}");
+
+    // A plain login to a server with require_secure_transport: MariaDB
+    // answers it like a wrong password, and the message says why it may be.
+    let mut plain = tls_entry();
+    plain.tls = TlsMode::Disabled;
+    plain.tls_ca_file = None;
+    let err = list_databases(&[plain], &request(&host(), tls_port))
+        .await
+        .expect_err("TLS required by the server");
+    assert_eq!(err.code(), "DbAuthFailed", "{err}");
+    assert!(
+        err.to_string().contains("require_secure_transport"),
+        "{err}"
+    );
+}

@@ -147,6 +147,27 @@ impl DiscoveryError {
         )
     }
 
+    /// Maps an I/O error that carries a rustls error: bytes that are not TLS
+    /// (a mismatch), or a refused handshake (certificate not trusted, ...).
+    /// `None` for other I/O errors.
+    pub(crate) fn from_tls_io(endpoint: &str, err: &std::io::Error) -> Option<Self> {
+        let tls = err.get_ref()?.downcast_ref::<rustls::Error>()?;
+        Some(match tls {
+            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+                DiscoveryError::TlsMismatch {
+                    endpoint: endpoint.to_string(),
+                    detail: format!(
+                        "tls = \"required\" but the server does not answer with TLS ({tls})"
+                    ),
+                }
+            }
+            other => DiscoveryError::TlsFailed {
+                endpoint: endpoint.to_string(),
+                detail: other.to_string(),
+            },
+        })
+    }
+
     /// Maps an I/O error met while connecting.
     pub(crate) fn from_connect_io(endpoint: &str, err: &std::io::Error) -> Self {
         match err.kind() {
@@ -224,5 +245,23 @@ mod tests {
         let err = DiscoveryError::from_connect_io("redis h:1", &io);
         assert_eq!(err.code(), "DbConnectionRefused");
         assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn rustls_errors_inside_io_errors_are_tls_codes() {
+        let cert = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let err = DiscoveryError::from_tls_io("mysql h:1", &cert).expect("tls");
+        assert_eq!(err.code(), "DbTlsFailed");
+        let not_tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+        );
+        let err = DiscoveryError::from_tls_io("mysql h:1", &not_tls).expect("tls");
+        assert_eq!(err.code(), "DbTlsMismatch");
+        let plain = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(DiscoveryError::from_tls_io("mysql h:1", &plain).is_none());
     }
 }

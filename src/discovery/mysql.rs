@@ -106,9 +106,16 @@ fn connect_error(endpoint: &str, tls: TlsMode, err: mysql_async::Error) -> Disco
         mysql_async::Error::Server(e)
             if e.code == ER_ACCESS_DENIED_ERROR || e.code == ER_ACCESS_DENIED_NO_PASSWORD_ERROR =>
         {
+            // MariaDB refuses a plain login under require_secure_transport
+            // with the same error as a wrong password.
+            let hint = if tls == TlsMode::Disabled {
+                " (or, with tls = \"disabled\", the server has require_secure_transport on)"
+            } else {
+                ""
+            };
             DiscoveryError::AuthFailed {
                 endpoint: endpoint_s,
-                detail: e.message,
+                detail: format!("{}{hint}", e.message),
             }
         }
         mysql_async::Error::Server(e) if e.code == ER_SECURE_TRANSPORT_REQUIRED => {
@@ -135,7 +142,9 @@ fn connect_error(endpoint: &str, tls: TlsMode, err: mysql_async::Error) -> Disco
             detail: e.to_string(),
         },
         mysql_async::Error::Io(IoError::Io(e)) => {
-            if tls == TlsMode::Required && e.kind() == std::io::ErrorKind::UnexpectedEof {
+            if let Some(tls_err) = DiscoveryError::from_tls_io(endpoint, &e) {
+                tls_err
+            } else if tls == TlsMode::Required && e.kind() == std::io::ErrorKind::UnexpectedEof {
                 DiscoveryError::TlsFailed {
                     endpoint: endpoint_s,
                     detail: format!("connection closed during the TLS handshake: {e}"),

@@ -241,9 +241,8 @@ fn auth_error(login: &Login, err: &RedisError) -> DiscoveryError {
     }
 }
 
-/// A TLS failure, or `None` for other errors. With TLS required: the
-/// peer's bytes are not TLS (mismatch), or the handshake was refused
-/// (certificate not trusted, ...). Without TLS: a server that hangs up on a
+/// A TLS failure, or `None` for other errors. With TLS required: see
+/// [`DiscoveryError::from_tls_io`]. Without TLS: a server that hangs up on a
 /// fresh connection before answering is a TLS-only server (a plain Redis
 /// answers even a refusal with an error reply).
 fn tls_error(login: &Login, err: &RedisError) -> Option<DiscoveryError> {
@@ -259,21 +258,7 @@ fn tls_error(login: &Login, err: &RedisError) -> Option<DiscoveryError> {
             });
     }
     let io = std::error::Error::source(err)?.downcast_ref::<std::io::Error>()?;
-    let rustls_err = io.get_ref()?.downcast_ref::<rustls::Error>()?;
-    Some(match rustls_err {
-        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-            DiscoveryError::TlsMismatch {
-                endpoint,
-                detail: format!(
-                    "tls = \"required\" but the server does not answer with TLS ({rustls_err})"
-                ),
-            }
-        }
-        other => DiscoveryError::TlsFailed {
-            endpoint,
-            detail: other.to_string(),
-        },
-    })
+    DiscoveryError::from_tls_io(&endpoint, io)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 # $DBS_TESTRUN/redis-*:
 #   auth      requirepass for the default user, plus an ACL user
 #   open      no authentication
-#   tls       TLS only (a CA and server certificate made here with openssl)
+#   tls       TLS only (certificates from make_test_certs, tls_certs.sh)
 #   cluster   cluster-enabled yes (a single node, no slots)
 #   sentinel  redis-server --sentinel
 #
@@ -18,7 +18,7 @@
 #   DBS_TEST_REDIS_CLUSTER_PORT      the cluster node
 #   DBS_TEST_REDIS_SENTINEL_PORT     the sentinel
 
-TEST_DEBIAN_PACKAGES+=("redis-server:redis-server" "openssl:openssl")
+TEST_DEBIAN_PACKAGES+=("redis-server:redis-server")
 SERVICE_STARTERS+=(start_redis)
 
 # Starts redis-server with a config file written from stdin; $1 names it,
@@ -42,18 +42,6 @@ _start_redis_instance() {
     wait_for_port "$port" "redis-server ($name)" || { cat "$dir/redis.log" >&2; return 1; }
 }
 
-_redis_tls_certs() {
-    local dir=$1
-    mkdir -p "$dir"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=dbs-test-ca" \
-        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
-    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
-        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
-}
-
 start_redis() {
     local auth_port open_port tls_port cluster_port sentinel_port password acl_password certs
     auth_port=$(free_port)
@@ -63,8 +51,8 @@ start_redis() {
     sentinel_port=$(free_port)
     password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
     acl_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-    certs="$DBS_TESTRUN/redis-tls/certs"
-    _redis_tls_certs "$certs"
+    certs="$DBS_TESTRUN/tls-certs"
+    make_test_certs "$certs" || return 1
 
     _start_redis_instance auth "$auth_port" <<CONF || return 1
 port $auth_port
