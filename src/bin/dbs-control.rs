@@ -150,6 +150,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 LogFormat::Text
             };
             dbs_gateway::logging::init(&log_level, format);
+            if let Some(url) = &public_url {
+                let parsed = reqwest::Url::parse(url)
+                    .with_context(|| format!("--public-url {url:?} is not a URL"))?;
+                anyhow::ensure!(
+                    matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none(),
+                    "--public-url {url:?} must be an http(s) URL without a query"
+                );
+            }
             let settings = Settings {
                 heartbeat_interval: Duration::from_secs(heartbeat_interval.max(1)),
                 offline_after: Duration::from_secs(
