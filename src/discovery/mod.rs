@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use config::{read_entries, validate_all, DatabaseConfig, DatabaseType, TlsMode};
+pub use config::{validate_all, DatabaseConfig, DatabaseType, TlsMode};
 pub use error::DiscoveryError;
 pub use render::render_table;
 
