@@ -43,7 +43,15 @@ pub async fn execute(
             database_type,
             source_endpoint_ip,
             source_endpoint_port,
-        } => list_databases(config, database_type, source_endpoint_ip, *source_endpoint_port).await,
+        } => {
+            list_databases(
+                config,
+                database_type,
+                source_endpoint_ip,
+                *source_endpoint_port,
+            )
+            .await
+        }
         TaskSpec::DownloadBackupSet(_) => Err(TaskError::new(
             "Task.Unsupported",
             "downloading backup sets is not built into this agent yet",

@@ -174,6 +174,7 @@ impl RawConfig {
                 self.log.level
             ));
         }
+        problems.extend(discovery::validate_all(&self.databases));
         problems
     }
 }
