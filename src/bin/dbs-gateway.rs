@@ -142,14 +142,13 @@ fn list_dbs(
     port: Option<u16>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let entries = discovery::read_entries(path)
-        .map_err(|problems| anyhow::anyhow!("invalid configuration:\n{}", problems.join("\n")))?;
+    let config = load(path)?;
     let req = discovery::ListRequest {
         db_type,
         host,
         port: port.unwrap_or_else(|| db_type.default_port()),
     };
-    match runtime()?.block_on(discovery::list_databases(&entries, &req)) {
+    match runtime()?.block_on(discovery::list_databases(&config.databases, &req)) {
         Ok(listing) if json => println!("{}", serde_json::to_string_pretty(&listing)?),
         Ok(listing) => print!("{}", discovery::render_table(&listing)),
         Err(e) => {

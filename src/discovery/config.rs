@@ -3,7 +3,7 @@
 //! `password_file`; it opens no connection.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -293,31 +293,6 @@ impl DatabaseConfig {
     }
 }
 
-/// The `[[databases]]` entries of a gateway.toml, validated; the other
-/// sections are not read. Every problem is reported as `FILE: key: problem`.
-pub fn read_entries(path: &Path) -> Result<Vec<DatabaseConfig>, Vec<String>> {
-    #[derive(Deserialize)]
-    struct Databases {
-        #[serde(default)]
-        databases: Vec<DatabaseConfig>,
-    }
-    let file = path.display().to_string();
-    let parsed: Databases = config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
-        .build()
-        .and_then(|c| c.try_deserialize())
-        .map_err(|e| vec![format!("{file}: {e}")])?;
-    let problems = validate_all(&parsed.databases);
-    if problems.is_empty() {
-        Ok(parsed.databases)
-    } else {
-        Err(problems
-            .into_iter()
-            .map(|p| format!("{file}: {p}"))
-            .collect())
-    }
-}
-
 /// Every problem with a list of entries: each entry's own problems, and two
 /// entries for the same endpoint (which would make the choice ambiguous).
 pub fn validate_all(entries: &[DatabaseConfig]) -> Vec<String> {
@@ -467,27 +442,6 @@ mod tests {
         let err = entry.resolve_password().expect_err("missing file");
         assert_eq!(err.code(), "InvalidDatabaseConfig");
         assert!(err.to_string().contains("missing"), "{err}");
-    }
-
-    #[test]
-    fn read_entries_reads_only_databases_and_names_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("gateway.toml");
-        std::fs::write(
-            &path,
-            "[control]\nendpoint = \"http://x\"\n\n[[databases]]\ntype = \"redis\"\nhost = \"127.0.0.1\"\n",
-        )
-        .expect("write");
-        let entries = read_entries(&path).expect("entries");
-        assert_eq!(entries.len(), 1);
-
-        std::fs::write(&path, "[[databases]]\ntype = \"mysql\"\nhost = \"h\"\n").expect("write");
-        let problems = read_entries(&path).expect_err("no user");
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0].starts_with(&format!("{}: databases[0].user:", path.display())),
-            "{problems:?}"
-        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use config::{read_entries, validate_all, DatabaseConfig, DatabaseType, TlsMode};
+pub use config::{validate_all, DatabaseConfig, DatabaseType, TlsMode};
 pub use error::DiscoveryError;
 pub use render::render_table;
 
@@ -199,9 +199,6 @@ pub async fn list_databases(
         configured = entry.is_some(),
         "listing databases"
     );
-    if login.tls == TlsMode::Required {
-        install_crypto_provider();
-    }
     match login.db_type {
         DatabaseType::Mysql => mysql::MysqlLister.list(&login).await,
         DatabaseType::Mssql => mssql::MssqlLister.list(&login).await,
@@ -212,7 +209,7 @@ pub async fn list_databases(
 /// Makes aws-lc-rs the process's rustls crypto provider unless one is set.
 /// The dependency tree enables both ring and aws-lc-rs, and then rustls
 /// cannot choose one by itself (mysql_async and redis would panic).
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race to another installer is fine: a provider is set.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

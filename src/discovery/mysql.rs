@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, IoError, OptsBuilder, SslOpts};
 
 use super::error::DiscoveryError;
-use super::{within, DatabaseInfo, DbListing, Lister, Login, TlsMode};
+use super::{install_crypto_provider, within, DatabaseInfo, DbListing, Lister, Login, TlsMode};
 
 /// One row per user database: name, table count (views left out), bytes.
 const LIST_QUERY: &str = "SELECT s.SCHEMA_NAME, \
@@ -81,6 +81,7 @@ impl Lister for MysqlLister {
 /// Driver options for `login`: TCP only, no cleartext password plugin.
 fn opts(login: &Login) -> OptsBuilder {
     let ssl = (login.tls == TlsMode::Required).then(|| {
+        install_crypto_provider();
         let mut ssl = SslOpts::default()
             .with_danger_accept_invalid_certs(login.tls_accept_invalid_certs)
             .with_danger_skip_domain_validation(login.tls_accept_invalid_certs);

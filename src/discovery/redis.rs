@@ -13,7 +13,7 @@ use redis::{
 };
 
 use super::error::DiscoveryError;
-use super::{within, DatabaseInfo, DbListing, Lister, Login, TlsMode};
+use super::{install_crypto_provider, within, DatabaseInfo, DbListing, Lister, Login, TlsMode};
 
 /// Lists a standalone Redis server.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,12 +55,15 @@ impl Lister for RedisLister {
 fn client(login: &Login) -> Result<Client, DiscoveryError> {
     let addr = match login.tls {
         TlsMode::Disabled => ConnectionAddr::Tcp(login.host.clone(), login.port),
-        TlsMode::Required => ConnectionAddr::TcpTls {
-            host: login.host.clone(),
-            port: login.port,
-            insecure: login.tls_accept_invalid_certs,
-            tls_params: None,
-        },
+        TlsMode::Required => {
+            install_crypto_provider();
+            ConnectionAddr::TcpTls {
+                host: login.host.clone(),
+                port: login.port,
+                insecure: login.tls_accept_invalid_certs,
+                tls_params: None,
+            }
+        }
     };
     let info = ConnectionInfo {
         addr,
