@@ -8,11 +8,14 @@
 //! - [`host`]: facts about this host (hostname, addresses, OS, memory, disks).
 //! - [`agent`]: the agent runtime: heartbeat, task polling, reporting, shutdown.
 //! - [`control`]: the reference control plane: HTTP server, store, actions.
+//! - [`transfer`]: backup-set downloads: HTTP range source, checksum,
+//!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
 
+pub mod agent;
 pub mod api;
 pub mod config;
-pub mod host;
-pub mod agent;
 pub mod control;
+pub mod host;
+pub mod transfer;
