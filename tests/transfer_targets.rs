@@ -222,3 +222,23 @@ async fn hostile_dir_and_name_values_are_refused() {
     assert_eq!(server.bytes_sent(), 0);
     assert!(files_under(root.path()).is_empty());
 }
+
+#[tokio::test]
+async fn one_partial_has_one_writer_at_a_time() {
+    let root = tempfile::tempdir().unwrap();
+    let target = LocalTarget::new(root.path());
+    let path = RelPath::parse("dir", "d/set.bin").unwrap();
+    let mut first = target.open(&path, 10).await.unwrap();
+    let second = target.open(&path, 10).await.err().unwrap();
+    assert_eq!(second.code(), "Target.Unavailable");
+    first
+        .write(Bytes::from_static(b"0123456789"))
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    assert_eq!(
+        std::fs::read(root.path().join("d/set.bin")).unwrap(),
+        b"0123456789"
+    );
+    assert!(!root.path().join("d/set.bin.part").exists());
+}

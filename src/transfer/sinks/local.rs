@@ -4,7 +4,8 @@
 //! `.part`, in the same directory) and renamed to `{root}/{path}` on commit,
 //! after `fsync` of the file; the directory is synced after the rename so
 //! the new name survives a power cut. A partial left by an earlier attempt
-//! is resumed and read back for hashing.
+//! is resumed and read back for hashing. The partial is locked (`flock`)
+//! while a writer holds it, so two downloads of one set cannot interleave.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -131,6 +132,15 @@ impl Target for LocalTarget {
             .open(&part_path)
             .await
             .map_err(|e| self.err(&part_path, e))?;
+        // Two attempts of one task (a lease offered again while the first
+        // still runs) must not write one partial at once.
+        if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            return Err(SinkError::Unusable {
+                target: self.kind,
+                location: part_path.display().to_string(),
+                reason: "another download is writing this file".into(),
+            });
+        }
         let mut offset = file
             .metadata()
             .await
