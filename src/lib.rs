@@ -10,6 +10,7 @@
 //! - [`control`]: the reference control plane: HTTP server, store, actions.
 //! - [`transfer`]: backup-set downloads: HTTP range source, checksum,
 //!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
+//! - [`discovery`]: lists the databases of a local MySQL, MSSQL or Redis endpoint.
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
 
@@ -17,6 +18,7 @@ pub mod agent;
 pub mod api;
 pub mod config;
 pub mod control;
+pub mod discovery;
 pub mod host;
 pub mod logging;
 pub mod transfer;

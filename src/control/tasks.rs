@@ -34,6 +34,8 @@ pub struct Task {
     pub err_message: Option<String>,
     /// Creation, ms since the epoch.
     pub created_ms: i64,
+    /// First lease, ms since the epoch.
+    pub started_ms: Option<i64>,
     /// Last change, ms since the epoch.
     pub updated_ms: i64,
 }
@@ -59,6 +61,7 @@ impl Task {
             err_code: row.get("err_code")?,
             err_message: row.get("err_message")?,
             created_ms: row.get("created_ms")?,
+            started_ms: row.get("started_ms")?,
             updated_ms: row.get("updated_ms")?,
         })
     }
@@ -120,7 +123,7 @@ pub fn lease(
     let leased = {
         let mut stmt = tx.prepare_cached(
             "UPDATE tasks SET state = 'running', attempts = attempts + 1,
-                 lease_until_ms = ?2 + ?3, updated_ms = ?2
+                 lease_until_ms = ?2 + ?3, updated_ms = ?2, started_ms = COALESCE(started_ms, ?2)
              WHERE id IN (SELECT id FROM tasks WHERE gateway_id = ?1
                  AND (state = 'queued' OR (state = 'running' AND lease_until_ms < ?2))
                  ORDER BY id LIMIT ?4)
@@ -210,4 +213,126 @@ pub fn report(
         ],
     )?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::gateway::HostFacts;
+    use crate::control::gateways::{record_heartbeat, Heartbeat};
+    use crate::control::store;
+
+    fn setup() -> (tempfile::TempDir, store::Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        let hb = Heartbeat {
+            identifier: "g1".into(),
+            display_name: "g1".into(),
+            region: "cn-hangzhou".into(),
+            facts: HostFacts::default(),
+            stopping: false,
+        };
+        let id = store.call_now(|c| record_heartbeat(c, &hb, 0)).unwrap().id;
+        (dir, store, id)
+    }
+
+    fn spec() -> TaskSpec {
+        TaskSpec::GetDbList {
+            database_type: "MySQL".into(),
+            source_endpoint_ip: "127.0.0.1".into(),
+            source_endpoint_port: 3306,
+        }
+    }
+
+    const RUNNING: Report<'static> = Report {
+        status: ReportStatus::Running,
+        progress: None,
+        result: None,
+        err_code: None,
+        err_message: None,
+    };
+
+    #[test]
+    fn a_client_token_queues_once() {
+        let (_dir, store, gw) = setup();
+        store
+            .call_now(|c| {
+                let a = enqueue(c, gw, &spec(), Some("tok"), 0)?;
+                let b = enqueue(c, gw, &spec(), Some("tok"), 0)?;
+                let other = enqueue(c, gw, &spec(), None, 0)?;
+                assert_eq!(a, b);
+                assert_ne!(a, other);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_lapsed_lease_is_offered_again_and_a_live_one_is_not() {
+        let (_dir, store, gw) = setup();
+        store
+            .call_now(|c| {
+                let id = enqueue(c, gw, &spec(), None, 0)?;
+                let first = lease(c, gw, 4, 1000, 0)?;
+                assert_eq!(first.len(), 1);
+                assert_eq!(first[0].attempt, 1);
+                // Still leased: not offered.
+                assert!(lease(c, gw, 4, 1000, 500)?.is_empty());
+                // A report renews the lease.
+                assert_eq!(report(c, gw, id, &RUNNING, 1000, 900)?, Ok(()));
+                assert!(lease(c, gw, 4, 1000, 1500)?.is_empty());
+                // Lapsed: offered again as a second attempt.
+                let again = lease(c, gw, 4, 1000, 2000)?;
+                assert_eq!(again.len(), 1);
+                assert_eq!(again[0].attempt, 2);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_task_out_of_attempts_fails() {
+        let (_dir, store, gw) = setup();
+        store
+            .call_now(|c| {
+                let id = enqueue(c, gw, &spec(), None, 0)?;
+                let mut now = 0;
+                for _ in 0..MAX_ATTEMPTS {
+                    assert_eq!(lease(c, gw, 1, 10, now)?.len(), 1);
+                    now += 100;
+                }
+                assert!(lease(c, gw, 1, 10, now)?.is_empty());
+                let task = get(c, id)?.unwrap();
+                assert_eq!(task.state, "failed");
+                assert_eq!(task.err_code.as_deref(), Some("Task.LeaseExpired"));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_finished_task_takes_no_more_reports() {
+        let (_dir, store, gw) = setup();
+        store
+            .call_now(|c| {
+                let id = enqueue(c, gw, &spec(), None, 0)?;
+                lease(c, gw, 1, 1000, 0)?;
+                let finish = Report {
+                    status: ReportStatus::Finish,
+                    result: Some("{}"),
+                    ..RUNNING
+                };
+                assert_eq!(report(c, gw, id, &finish, 1000, 10)?, Ok(()));
+                assert_eq!(
+                    report(c, gw, id, &RUNNING, 1000, 20)?,
+                    Err(ReportRefused::NotRunning)
+                );
+                assert_eq!(
+                    report(c, gw, id + 100, &RUNNING, 1000, 20)?,
+                    Err(ReportRefused::NotFound)
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
 }

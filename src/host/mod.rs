@@ -60,8 +60,8 @@ fn collect_now(internet_ip: Option<String>, roots: &[TargetRoot]) -> HostFacts {
 pub fn intranet_ipv4() -> Option<IpAddr> {
     let networks = Networks::new_with_refreshed_list();
     let mut addresses: Vec<IpAddr> = networks
-        .iter()
-        .flat_map(|(_, data)| data.ip_networks().iter().map(|n| n.addr))
+        .values()
+        .flat_map(|data| data.ip_networks().iter().map(|n| n.addr))
         .filter(|ip| match ip {
             IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified(),
             IpAddr::V6(_) => false,
