@@ -149,7 +149,7 @@ async fn download_set(
             "BytesDone": p.done,
             "BytesTotal": p.total,
             "Percent": p.percent,
-            "RateBytesPerSec": p.rate_bytes_per_sec,
+            "BytesPerSecond": p.rate_bytes_per_sec,
         })));
     });
     let outcome = ctx

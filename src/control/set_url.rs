@@ -338,6 +338,7 @@ async fn send_file(path: &std::path::Path, set: &sets::BackupSet, headers: &Head
             return response;
         }
     };
+    tracing::info!(set = %set.id, start, bytes = len, "serving set bytes");
     if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
         return missing("set file cannot be read");
     }
