@@ -11,8 +11,8 @@
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
 
+pub mod agent;
 pub mod api;
 pub mod config;
-pub mod host;
-pub mod agent;
 pub mod control;
+pub mod host;

@@ -1,1 +1,3 @@
 //! agent (filled in by the foundation work)
+
+pub mod notify;
