@@ -16,3 +16,4 @@ pub mod api;
 pub mod config;
 pub mod control;
 pub mod host;
+pub mod logging;

@@ -1,1 +1,31 @@
-//! The wire. (filled in by the foundation work)
+//! The wire shared by the agent and the control plane: RPC-style calls
+//! (`Action`, `Version=2019-03-06` and the common parameters), their
+//! signatures, the error answers, and the shapes of the gateway actions.
+//!
+//! This module does no I/O: the agent's HTTP client and the control plane's
+//! server both build on it.
+
+pub mod error;
+pub mod gateway;
+pub mod sign;
+
+pub use error::ApiError;
+
+/// The API version every call carries.
+pub const API_VERSION: &str = "2019-03-06";
+
+/// Timestamps further than this from the server's clock are refused.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
+
+/// The format of the `Timestamp` parameter and the `x-acs-date` header.
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Gateway status values of `DescribeBackupGatewayList`.
+pub mod gateway_status {
+    /// Heartbeats arrive.
+    pub const ONLINE: &str = "ONLINE";
+    /// Heartbeats stopped without a goodbye.
+    pub const OFFLINE: &str = "OFFLINE";
+    /// The agent said goodbye on shutdown.
+    pub const STOPPED: &str = "STOPPED";
+}

@@ -1,0 +1,184 @@
+//! The gateway actions: what the agent sends and what it gets back.
+//!
+//! These are this project's own actions (documented in docs/protocol.md),
+//! carried like every other call: form parameters, signed, JSON answers.
+//! Structured parameters (host facts, progress, results) travel as one JSON
+//! string parameter each.
+
+use serde::{Deserialize, Serialize};
+
+/// Action: heartbeat and registration.
+pub const HEARTBEAT: &str = "GatewayHeartbeat";
+/// Action: long-poll for leased tasks.
+pub const POLL_TASKS: &str = "GatewayPollTasks";
+/// Action: progress, result or failure of a leased task.
+pub const REPORT_TASK: &str = "GatewayReportTask";
+
+/// Longest long poll the control plane holds, in seconds.
+pub const MAX_POLL_WAIT_SECS: u64 = 25;
+
+/// `State` of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    /// Working normally.
+    Running,
+    /// Shutting down: the goodbye heartbeat.
+    Stopping,
+}
+
+impl AgentState {
+    /// The parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Running => "running",
+            AgentState::Stopping => "stopping",
+        }
+    }
+}
+
+/// Facts about the host, sent as the `HostFacts` JSON parameter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostFacts {
+    /// Host name.
+    pub hostname: String,
+    /// First non-loopback IPv4 address.
+    pub intranet_ip: String,
+    /// Public address, when configured.
+    pub internet_ip: String,
+    /// OS name and version.
+    pub os: String,
+    /// Kernel version.
+    pub kernel: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// Total memory, bytes.
+    pub memory_total_bytes: u64,
+    /// Available memory, bytes.
+    pub memory_available_bytes: u64,
+    /// The agent's version.
+    pub agent_version: String,
+    /// Free space of each configured target root.
+    pub target_roots: Vec<TargetRootSpace>,
+}
+
+/// Free space of one target root.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetRootSpace {
+    /// Target kind (`local`, `nas`).
+    pub location: String,
+    /// The root directory.
+    pub root: String,
+    /// Bytes available to the agent, when the root exists.
+    pub available_bytes: Option<u64>,
+}
+
+/// Answer to `GatewayHeartbeat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HeartbeatResponse {
+    /// Request id.
+    pub request_id: String,
+    /// The id the control plane knows this gateway by.
+    pub backup_gateway_id: String,
+    /// The gateway's status as users see it.
+    pub backup_gateway_status: String,
+    /// How often to heartbeat.
+    pub heartbeat_interval_seconds: u64,
+    /// How long to hold a long poll.
+    pub poll_wait_seconds: u64,
+}
+
+/// A task leased to a gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LeasedTask {
+    /// The task id, unique per control plane.
+    pub task_id: u64,
+    /// How many times it was leased, this one included.
+    pub attempt: u32,
+    /// Seconds until the lease lapses unless a report renews it.
+    pub lease_seconds: u64,
+    /// What to do.
+    pub spec: TaskSpec,
+}
+
+/// What a task asks the gateway to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "Kind")]
+pub enum TaskSpec {
+    /// List the databases of an endpoint on this host.
+    #[serde(rename = "GetDBList", rename_all = "PascalCase")]
+    GetDbList {
+        /// MySQL, MSSQL or Redis.
+        database_type: String,
+        /// Address of the endpoint.
+        #[serde(rename = "SourceEndpointIP")]
+        source_endpoint_ip: String,
+        /// Port of the endpoint.
+        source_endpoint_port: u16,
+    },
+}
+
+/// Answer to `GatewayPollTasks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PollResponse {
+    /// Request id.
+    pub request_id: String,
+    /// Tasks leased by this poll; empty when the wait ran out.
+    pub tasks: Vec<LeasedTask>,
+}
+
+/// `Status` of a task report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportStatus {
+    /// Still working: progress, renews the lease.
+    Running,
+    /// Done; `Result` holds the outcome.
+    Finish,
+    /// Failed; `ErrCode` and `ErrMessage` say why.
+    Failed,
+}
+
+impl ReportStatus {
+    /// The parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Running => "running",
+            ReportStatus::Finish => "finish",
+            ReportStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Answer to `GatewayReportTask`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReportResponse {
+    /// Request id.
+    pub request_id: String,
+    /// Seconds the lease now runs.
+    pub lease_seconds: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_spec_is_tagged_by_kind() {
+        let spec = TaskSpec::GetDbList {
+            database_type: "MySQL".into(),
+            source_endpoint_ip: "127.0.0.1".into(),
+            source_endpoint_port: 3306,
+        };
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["Kind"], "GetDBList");
+        assert_eq!(json["SourceEndpointIP"], "127.0.0.1");
+        assert_eq!(serde_json::from_value::<TaskSpec>(json).unwrap(), spec);
+    }
+}

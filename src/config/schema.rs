@@ -1,0 +1,189 @@
+//! The TOML schema of gateway.toml, as written: one struct per section,
+//! unknown keys refused, defaults in one place ([`defaults`]).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{Secret, ENV_PREFIX};
+
+/// Default values of optional keys.
+pub mod defaults {
+    use std::path::PathBuf;
+
+    /// `gateway.region`.
+    pub fn region() -> String {
+        "cn-hangzhou".into()
+    }
+    /// `gateway.state_dir`.
+    pub fn state_dir() -> PathBuf {
+        PathBuf::from("/var/lib/dbs-gateway")
+    }
+    /// `control.request_timeout_secs`.
+    pub fn request_timeout_secs() -> u64 {
+        30
+    }
+    /// `log.level`.
+    pub fn log_level() -> String {
+        "info".into()
+    }
+}
+
+/// gateway.toml as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Identity and local state of this gateway.
+    pub gateway: GatewaySection,
+    /// The control plane.
+    pub control: ControlConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Name the control plane lists this gateway under (`Identifier`);
+    /// default: a name made once from the host name and kept in `state_dir`.
+    pub identifier: Option<String>,
+    /// Human-friendly name (`DisplayName`); default: the identifier.
+    pub display_name: Option<String>,
+    /// Region the gateway is registered in.
+    #[serde(default = "defaults::region")]
+    pub region: String,
+    /// Directory for the agent's own state (identity, task journal).
+    #[serde(default = "defaults::state_dir")]
+    pub state_dir: PathBuf,
+    /// Public address to report, when the host has one (`SourceEndpointInternetIP`).
+    pub internet_ip: Option<String>,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Base URL of the control plane, e.g. `https://dbs.example.com`.
+    pub endpoint: String,
+    /// AccessKeyId the agent signs with.
+    pub access_key_id: String,
+    /// AccessKey secret, inline (prefer `access_key_secret_file`).
+    pub access_key_secret: Option<Secret>,
+    /// File holding the AccessKey secret.
+    pub access_key_secret_file: Option<PathBuf>,
+    /// HTTP(S) proxy for control-plane calls, e.g. `http://proxy:3128`.
+    /// Environment proxies are ignored: a systemd service does not see them.
+    pub proxy: Option<String>,
+    /// Timeout of one control-plane request (long polls get their wait on top).
+    #[serde(default = "defaults::request_timeout_secs")]
+    pub request_timeout_secs: u64,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level or filter (`info`, `debug`, `dbs_gateway=debug`); `RUST_LOG` wins.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: defaults::log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl RawConfig {
+    /// Reads the file with environment overrides; the error is one line
+    /// naming the key when serde can tell it.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        if !path.exists() {
+            return Err("file not found".into());
+        }
+        let settings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .map_err(|e| e.to_string())?;
+        settings
+            .try_deserialize()
+            .map_err(|e| explain(&e.to_string()))
+    }
+
+    /// Every problem of values serde accepted.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match reqwest::Url::parse(&self.control.endpoint) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(_) => problems.push("control.endpoint: must be an http:// or https:// URL".into()),
+            Err(e) => problems.push(format!("control.endpoint: not a URL ({e})")),
+        }
+        if self.control.access_key_id.trim().is_empty() {
+            problems.push("control.access_key_id: is empty".into());
+        }
+        if let Some(proxy) = &self.control.proxy {
+            if reqwest::Proxy::all(proxy).is_err() {
+                problems.push(format!("control.proxy: not a proxy URL: {proxy}"));
+            }
+        }
+        if self.control.request_timeout_secs == 0 {
+            problems.push("control.request_timeout_secs: must be at least 1".into());
+        }
+        if let Some(id) = &self.gateway.identifier {
+            if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control() || c == ',') {
+                problems.push(
+                    "gateway.identifier: 1 to 64 characters, no commas or control characters"
+                        .into(),
+                );
+            }
+        }
+        if !self.gateway.state_dir.is_absolute() {
+            problems.push("gateway.state_dir: must be an absolute path".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(format!(
+                "log.level: not a level or filter: {}",
+                self.log.level
+            ));
+        }
+        problems
+    }
+}
+
+/// Rewrites the config crate's messages as `section.key: what is wrong`.
+fn explain(message: &str) -> String {
+    let Some((body, rest)) = message.split_once(" for key `") else {
+        return message.to_string();
+    };
+    let key = rest.split('`').next().unwrap_or_default();
+    if let Some(rest) = body.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once("`, expected ") {
+            return format!("{key}.{field}: unknown key (expected {expected})");
+        }
+    }
+    format!("{key}: {body}")
+}

@@ -1,0 +1,96 @@
+use std::io::Write;
+
+use super::*;
+
+fn write(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+const GOOD: &str = r#"
+[gateway]
+identifier = "db-1"
+state_dir = "/tmp/dbs"
+
+[control]
+endpoint = "http://127.0.0.1:8080"
+access_key_id = "AK"
+access_key_secret = "s3cret"
+"#;
+
+#[test]
+fn a_good_file_loads() {
+    let file = write(GOOD);
+    let config = GatewayConfig::load(file.path()).unwrap();
+    assert_eq!(config.gateway.identifier.as_deref(), Some("db-1"));
+    assert_eq!(config.access_key_secret.expose(), "s3cret");
+    assert_eq!(config.gateway.region, "cn-hangzhou");
+}
+
+#[test]
+fn a_typo_names_the_key_and_the_file() {
+    let file = write(&GOOD.replace("endpoint =", "endpont ="));
+    let err = GatewayConfig::load(file.path()).unwrap_err().to_string();
+    assert!(err.contains(&file.path().display().to_string()), "{err}");
+    assert!(err.contains("endpont"), "{err}");
+}
+
+#[test]
+fn a_bad_value_names_the_key() {
+    let file = write(&GOOD.replace("\"http://127.0.0.1:8080\"", "\"127.0.0.1 8080\""));
+    let err = GatewayConfig::load(file.path()).unwrap_err().to_string();
+    assert!(err.contains("control.endpoint: not a URL"), "{err}");
+}
+
+#[test]
+fn every_problem_is_reported() {
+    let text = GOOD
+        .replace("\"http://127.0.0.1:8080\"", "\"ftp://x\"")
+        .replace("access_key_id = \"AK\"", "access_key_id = \"\"")
+        .replace("/tmp/dbs", "relative");
+    let err = GatewayConfig::load(write(&text).path()).unwrap_err();
+    assert_eq!(err.problems.len(), 3, "{err}");
+}
+
+#[test]
+fn secret_from_file_and_not_both() {
+    let secret = write("from-file\n");
+    let text = GOOD.replace(
+        "access_key_secret = \"s3cret\"",
+        &format!("access_key_secret_file = \"{}\"", secret.path().display()),
+    );
+    let config = GatewayConfig::load(write(&text).path()).unwrap();
+    assert_eq!(config.access_key_secret.expose(), "from-file");
+
+    let both = format!(
+        "{GOOD}access_key_secret_file = \"{}\"\n",
+        secret.path().display()
+    );
+    let err = GatewayConfig::load(write(&both).path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not both"), "{err}");
+}
+
+#[test]
+fn secrets_do_not_print() {
+    let config = GatewayConfig::load(write(GOOD).path()).unwrap();
+    assert!(!format!("{config:?}").contains("s3cret"));
+}
+#[test]
+fn an_unknown_key_is_named_with_its_section() {
+    let err = GatewayConfig::load(write(&GOOD.replace("endpoint =", "endpont =")).path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(": control.endpont: unknown key"), "{err}");
+}
+
+#[test]
+fn a_wrong_type_is_named_once() {
+    let text = GOOD.replace("[control]", "[control]\nrequest_timeout_secs = \"abc\"");
+    let file = write(&text);
+    let err = GatewayConfig::load(file.path()).unwrap_err().to_string();
+    assert!(err.contains("control.request_timeout_secs"), "{err}");
+    assert_eq!(err.matches(".toml").count(), 1, "{err}");
+}

@@ -1,0 +1,91 @@
+//! Starts a real dbs-control process for a test, on a free loopback port with
+//! its own data dir, and stops it when dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running dbs-control.
+pub struct ControlProcess {
+    child: Child,
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its data dir (kept by the test's temp dir).
+    pub data_dir: PathBuf,
+    /// An AccessKey created before start.
+    pub key_id: String,
+    /// Its secret.
+    pub key_secret: String,
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Creates an AccessKey in a data dir with the admin CLI; returns (id, secret).
+pub fn create_access_key(data_dir: &Path) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
+        .args(["access-key", "create", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        key["AccessKeyId"].as_str().unwrap().to_string(),
+        key["AccessKeySecret"].as_str().unwrap().to_string(),
+    )
+}
+
+impl ControlProcess {
+    /// Starts dbs-control on `data_dir` with extra `serve` arguments.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let (key_id, key_secret) = create_access_key(data_dir);
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "dbs-control did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ControlProcess {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_path_buf(),
+            key_id,
+            key_secret,
+        }
+    }
+}
+
+impl Drop for ControlProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
