@@ -53,10 +53,24 @@ if [ "$build" = 1 ]; then
 fi
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.deb "$OUT"/*.rpm
+rm -rf "$OUT"/*.deb "$OUT"/*.rpm "$OUT/stage"
 # With --profile dev cargo-deb warns that it is meant for releases; the test
 # packages debug binaries on purpose, to skip a second full build.
 cargo deb --no-build --profile "$profile" "${deb_flags[@]}" --output "$OUT/"
-cargo generate-rpm --profile "$profile" --output "$OUT/"
+# cargo-generate-rpm packs binaries as they are; a release build is already
+# stripped (profile.release.strip), other profiles are stripped into a
+# staging target dir first.
+rpm_target=target
+if [ "$profile" != release ]; then
+    dir=$profile
+    [ "$dir" = dev ] && dir=debug
+    rpm_target=$OUT/stage
+    mkdir -p "$rpm_target/$dir"
+    for bin in dbs-gateway dbs-control; do
+        strip -o "$rpm_target/$dir/$bin" "target/$dir/$bin"
+    done
+fi
+cargo generate-rpm --profile "$profile" --target-dir "$rpm_target" --output "$OUT/"
+rm -rf "$OUT/stage"
 
 ls "$OUT"/*.deb "$OUT"/*.rpm
