@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The main job, on this machine: builds both binaries, starts dbs-control on
-# loopback with its embedded store, creates an AccessKey, writes a gateway
-# config, starts the gateway, and shows it through the official SDK. Stays up
-# until Ctrl-C; everything lives under .quickstart/.
+# The main job, on this machine: builds both binaries, starts a private
+# MariaDB and Redis with some data, starts dbs-control on loopback with its
+# embedded store, creates an AccessKey, writes a gateway config, starts the
+# gateway, and shows through the official SDK the gateway ONLINE and the
+# databases it lists. Stays up until Ctrl-C; everything lives under .quickstart/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 QS="$ROOT/.quickstart"
 source scripts/lib/common.sh
+source scripts/lib/services/mariadb.sh
+source scripts/lib/services/redis.sh
 trap stop_all_services EXIT
 trap 'exit 0' INT TERM
 
@@ -20,6 +23,31 @@ BIN="$ROOT/target/debug"
 
 step "preparing the official SDK (venv in .quickstart/venv)"
 ensure_python_venv "$QS/venv"
+
+step "starting a private MariaDB and Redis (.quickstart/mariadb-demo, .quickstart/redis-demo)"
+if ! ensure_debian_packages "mariadbd:mariadb-server" "mariadb:mariadb-client" "redis-server:redis-server" "redis-cli:redis-tools"; then
+    echo "install those packages (or run this script as root) and run it again" >&2
+    exit 1
+fi
+export DBS_TESTRUN="$QS"
+MYSQL_PORT=$(free_port)
+MYSQL_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+_start_mariadb_instance demo "$MYSQL_PORT" "$MYSQL_PASSWORD" >/dev/null
+mariadb --no-defaults -h 127.0.0.1 -P "$MYSQL_PORT" -u dbs_admin -p"$MYSQL_PASSWORD" -e "
+    CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2));
+    INSERT INTO shop.orders VALUES (1, 9.99), (2, 19.50);
+    CREATE DATABASE crm; CREATE TABLE crm.customers (id INT PRIMARY KEY); CREATE DATABASE analytics;"
+REDIS_PORT=$(free_port)
+REDIS_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+_start_redis_instance demo "$REDIS_PORT" <<CONF
+port $REDIS_PORT
+requirepass $REDIS_PASSWORD
+CONF
+for i in 1 2 3; do redis-cli -p "$REDIS_PORT" -a "$REDIS_PASSWORD" --no-auth-warning SET "session:$i" x >/dev/null; done
+redis-cli -p "$REDIS_PORT" -a "$REDIS_PASSWORD" --no-auth-warning -n 2 SET cache:home x >/dev/null
+printf '%s\n' "$MYSQL_PASSWORD" > "$QS/mysql-password"
+printf '%s\n' "$REDIS_PASSWORD" > "$QS/redis-password"
+chmod 600 "$QS/mysql-password" "$QS/redis-password"
 
 step "starting dbs-control"
 PORT=$(free_port)
@@ -43,6 +71,19 @@ state_dir = "$QS/gateway-state"
 endpoint = "http://127.0.0.1:$PORT"
 access_key_id = "$KEY_ID"
 access_key_secret_file = "$QS/access-key-secret"
+
+[[databases]]
+type = "mysql"
+host = "127.0.0.1"
+port = $MYSQL_PORT
+user = "dbs_admin"
+password_file = "$QS/mysql-password"
+
+[[databases]]
+type = "redis"
+host = "127.0.0.1"
+port = $REDIS_PORT
+password_file = "$QS/redis-password"
 TOML
 
 cat > "$QS/env" <<ENV
@@ -51,6 +92,8 @@ DBS_ACCESS_KEY_ID=$KEY_ID
 DBS_ACCESS_KEY_SECRET=$KEY_SECRET
 DBS_GATEWAY_CONFIG=$QS/gateway.toml
 DBS_CONTROL_DATA_DIR=$QS/control
+DBS_DEMO_MYSQL_PORT=$MYSQL_PORT
+DBS_DEMO_REDIS_PORT=$REDIS_PORT
 ENV
 
 step "checking and starting the gateway"
@@ -61,6 +104,9 @@ track_pid $!
 step "asking the control plane through the official SDK"
 set -a; source "$QS/env"; set +a
 "$QS/venv/bin/python" scripts/quickstart/show.py
+
+step "the same listing from the host's own CLI: dbs-gateway list-dbs"
+"$BIN/dbs-gateway" list-dbs --config "$QS/gateway.toml" --type mysql --host 127.0.0.1 --port "$MYSQL_PORT"
 
 step "running: dbs-control on http://127.0.0.1:$PORT, the gateway beside it"
 echo "Endpoint and key: $QS/env (source it to point an SDK here). Logs: $QS/*.log"

@@ -8,6 +8,7 @@
 //! - [`host`]: facts about this host (hostname, addresses, OS, memory, disks).
 //! - [`agent`]: the agent runtime: heartbeat, task polling, reporting, shutdown.
 //! - [`control`]: the reference control plane: HTTP server, store, actions.
+//! - [`discovery`]: lists the databases of a local MySQL, MSSQL or Redis endpoint.
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
 
@@ -15,5 +16,6 @@ pub mod agent;
 pub mod api;
 pub mod config;
 pub mod control;
+pub mod discovery;
 pub mod host;
 pub mod logging;

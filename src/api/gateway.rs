@@ -17,6 +17,19 @@ pub const REPORT_TASK: &str = "GatewayReportTask";
 /// Longest long poll the control plane holds, in seconds.
 pub const MAX_POLL_WAIT_SECS: u64 = 25;
 
+/// Database types a gateway lists, as the API spells them.
+pub const LISTABLE_DATABASE_TYPES: [&str; 3] = ["MySQL", "MSSQL", "Redis"];
+
+/// Database types the API names but no gateway lists yet.
+pub const UNLISTABLE_DATABASE_TYPES: [&str; 2] = ["Oracle", "MongoDB"];
+
+/// The API spelling of a database type given in any case, if listable.
+pub fn listable_database_type(given: &str) -> Option<&'static str> {
+    LISTABLE_DATABASE_TYPES
+        .into_iter()
+        .find(|t| t.eq_ignore_ascii_case(given))
+}
+
 /// `State` of a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +133,56 @@ pub enum TaskSpec {
         /// Port of the endpoint.
         source_endpoint_port: u16,
     },
+    /// Download a backup set into a target on this host.
+    #[serde(rename = "DownloadBackupSet", rename_all = "PascalCase")]
+    DownloadBackupSet(DownloadSpec),
+}
+
+/// Which kind of backup set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetKind {
+    /// A full backup set.
+    Full,
+    /// An incremental set (e.g. a binlog file).
+    Increment,
+}
+
+impl SetKind {
+    /// `full` or `increment`: the folder name in the target layout.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetKind::Full => "full",
+            SetKind::Increment => "increment",
+        }
+    }
+}
+
+/// A backup-set download: where the bytes are and where they go. The target
+/// path is `{target root}/{dir}/{backup_plan_id}/{kind}/{set_name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DownloadSpec {
+    /// The set's id.
+    pub backup_set_id: String,
+    /// The plan it belongs to.
+    pub backup_plan_id: String,
+    /// Full or increment.
+    pub kind: SetKind,
+    /// File name of the set on the target.
+    pub set_name: String,
+    /// Signed, expiring URL of the set's bytes (honours `Range`).
+    #[serde(rename = "URL")]
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    #[serde(rename = "SHA256")]
+    pub sha256: String,
+    /// Target: `local`, `nas`, `ftp` or `minio`.
+    pub location: String,
+    /// `BackupSetDownloadDir`: folder under the target root.
+    pub dir: String,
 }
 
 /// Answer to `GatewayPollTasks`.

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use dbs_gateway::agent::{self, check};
 use dbs_gateway::config::GatewayConfig;
+use dbs_gateway::discovery::{self, DatabaseType};
 
 /// Default location of the configuration file.
 const DEFAULT_CONFIG: &str = "/etc/dbs-gateway/gateway.toml";
@@ -38,6 +39,24 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
         config: PathBuf,
     },
+    /// List the databases of an endpoint with the credentials of gateway.toml.
+    ListDbs {
+        /// The configuration file (its `[[databases]]` entries are read).
+        #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// mysql, mssql or redis.
+        #[arg(long = "type", value_name = "TYPE")]
+        db_type: DatabaseType,
+        /// Host or IP address, as written in the `[[databases]]` entry.
+        #[arg(long)]
+        host: String,
+        /// Port; default: 3306 (mysql), 1433 (mssql), 6379 (redis).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version.
     Version,
 }
@@ -46,6 +65,13 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
+        Command::ListDbs {
+            config,
+            db_type,
+            host,
+            port,
+            json,
+        } => list_dbs(&config, db_type, host, port, json),
         Command::Version => {
             println!("dbs-gateway {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
@@ -105,6 +131,32 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `list-dbs`: one listing, printed as a table or JSON; a failure prints its
+/// error code and message and exits non-zero.
+fn list_dbs(
+    path: &std::path::Path,
+    db_type: DatabaseType,
+    host: String,
+    port: Option<u16>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let req = discovery::ListRequest {
+        db_type,
+        host,
+        port: port.unwrap_or_else(|| db_type.default_port()),
+    };
+    match runtime()?.block_on(discovery::list_databases(&config.databases, &req)) {
+        Ok(listing) if json => println!("{}", serde_json::to_string_pretty(&listing)?),
+        Ok(listing) => print!("{}", discovery::render_table(&listing)),
+        Err(e) => {
+            eprintln!("dbs-gateway: {}: {e} ({})", e.code(), path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

@@ -40,6 +40,8 @@ pub struct GatewayConfig {
     pub access_key_secret: Secret,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[[databases]]`.
+    pub databases: Vec<crate::discovery::DatabaseConfig>,
 }
 
 impl GatewayConfig {
@@ -74,6 +76,7 @@ impl GatewayConfig {
             control: raw.control,
             access_key_secret,
             log: raw.log,
+            databases: raw.databases,
         })
     }
 }

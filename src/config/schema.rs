@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{Secret, ENV_PREFIX};
+use crate::discovery::{self, DatabaseConfig};
 
 /// Default values of optional keys.
 pub mod defaults {
@@ -40,6 +41,9 @@ pub struct RawConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[[databases]]`: how to log in to each database endpoint on this host.
+    #[serde(default)]
+    pub databases: Vec<DatabaseConfig>,
 }
 
 /// `[gateway]`.
@@ -170,6 +174,7 @@ impl RawConfig {
                 self.log.level
             ));
         }
+        problems.extend(discovery::validate_all(&self.databases));
         problems
     }
 }

@@ -94,3 +94,16 @@ fn a_wrong_type_is_named_once() {
     assert!(err.contains("control.request_timeout_secs"), "{err}");
     assert_eq!(err.matches(".toml").count(), 1, "{err}");
 }
+
+#[test]
+fn database_entries_are_read_and_checked() {
+    let text = format!("{GOOD}\n[[databases]]\ntype = \"mysql\"\nhost = \"127.0.0.1\"\nuser = \"backup\"\npassword = \"pw\"\n");
+    let config = GatewayConfig::load(write(&text).path()).unwrap();
+    assert_eq!(config.databases.len(), 1);
+
+    let text = format!("{GOOD}\n[[databases]]\ntype = \"mysql\"\nhost = \"127.0.0.1\"\n");
+    let err = GatewayConfig::load(write(&text).path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("databases[0].user"), "{err}");
+}

@@ -134,7 +134,7 @@ async fn rpc(
         Ok(mut body) => {
             if let Some(map) = body.as_object_mut() {
                 map.insert("RequestId".into(), request_id.into());
-                map.insert("Success".into(), true.into());
+                map.entry("Success").or_insert(true.into());
                 map.insert("HttpStatusCode".into(), 200.into());
             }
             Json(body).into_response()

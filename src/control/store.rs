@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     err_message TEXT,
     client_token TEXT UNIQUE,
     created_ms INTEGER NOT NULL,
+    started_ms INTEGER,
     updated_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasks_pending ON tasks(gateway_id, state);

@@ -34,6 +34,8 @@ pub struct Task {
     pub err_message: Option<String>,
     /// Creation, ms since the epoch.
     pub created_ms: i64,
+    /// First lease, ms since the epoch.
+    pub started_ms: Option<i64>,
     /// Last change, ms since the epoch.
     pub updated_ms: i64,
 }
@@ -59,6 +61,7 @@ impl Task {
             err_code: row.get("err_code")?,
             err_message: row.get("err_message")?,
             created_ms: row.get("created_ms")?,
+            started_ms: row.get("started_ms")?,
             updated_ms: row.get("updated_ms")?,
         })
     }
@@ -120,7 +123,7 @@ pub fn lease(
     let leased = {
         let mut stmt = tx.prepare_cached(
             "UPDATE tasks SET state = 'running', attempts = attempts + 1,
-                 lease_until_ms = ?2 + ?3, updated_ms = ?2
+                 lease_until_ms = ?2 + ?3, updated_ms = ?2, started_ms = COALESCE(started_ms, ?2)
              WHERE id IN (SELECT id FROM tasks WHERE gateway_id = ?1
                  AND (state = 'queued' OR (state = 'running' AND lease_until_ms < ?2))
                  ORDER BY id LIMIT ?4)

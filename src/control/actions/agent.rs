@@ -67,20 +67,24 @@ pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiEr
     }))
 }
 
-async fn known_gateway(plane: &ControlPlane, call: &Call) -> Result<i64, ApiError> {
-    let id: i64 = call.parse_required("BackupGatewayId")?;
-    let found = plane
+/// A registered gateway, or `BackupGateway.NotFound`.
+pub async fn gateway_by_id(plane: &ControlPlane, id: i64) -> Result<gateways::Gateway, ApiError> {
+    plane
         .store
         .call(move |c| gateways::get(c, id))
         .await
-        .map_err(super::internal)?;
-    match found {
-        Some(_) => Ok(id),
-        None => Err(ApiError::not_found(
-            "BackupGateway.NotFound",
-            format!("Backup gateway {id} is not registered."),
-        )),
-    }
+        .map_err(super::internal)?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "BackupGateway.NotFound",
+                format!("Backup gateway {id} is not registered."),
+            )
+        })
+}
+
+async fn known_gateway(plane: &ControlPlane, call: &Call) -> Result<i64, ApiError> {
+    let id: i64 = call.parse_required("BackupGatewayId")?;
+    gateway_by_id(plane, id).await.map(|g| g.id)
 }
 
 /// Leases queued tasks, waiting up to `WaitSeconds` for one to arrive.

@@ -2,6 +2,7 @@
 //! action name to its handler.
 
 mod agent;
+mod dblist;
 mod gateways;
 mod regions;
 
@@ -17,6 +18,8 @@ pub async fn dispatch(plane: &ControlPlane, call: &Call) -> Result<Value, ApiErr
     match call.action.as_str() {
         "DescribeRegions" => regions::describe_regions(plane),
         "DescribeBackupGatewayList" => gateways::describe_backup_gateway_list(plane, call).await,
+        "CreateGetDBListFromAgentTask" => dblist::create_task(plane, call).await,
+        "GetDBListFromAgent" => dblist::get_result(plane, call).await,
         gateway::HEARTBEAT => agent::heartbeat(plane, call).await,
         gateway::POLL_TASKS => agent::poll_tasks(plane, call).await,
         gateway::REPORT_TASK => agent::report_task(plane, call).await,

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Get-DB-list at scale: a private MariaDB with 1,000 databases, dbs-control
+# and the agent (release builds), then through the official SDK the round trip
+# CreateGetDBListFromAgentTask -> GetDBListFromAgent answered, and the task
+# pickup latency (queued -> leased by the agent's long poll, p50/p99 over 100
+# tasks), beside `mariadb -e 'SHOW DATABASES'` in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export DBS_TESTRUN="$ROOT/.bench/list-dbs"
+rm -rf "$DBS_TESTRUN"; mkdir -p "$DBS_TESTRUN"
+source scripts/lib/common.sh
+source scripts/lib/services/mariadb.sh
+trap stop_all_services EXIT
+
+ensure_debian_packages "${TEST_DEBIAN_PACKAGES[@]}"
+ensure_python_venv "$ROOT/.bench/venv"
+cargo build --release --quiet --bins
+start_mariadb >/dev/null
+
+step "creating 1,000 databases"
+python3 -c 'print("".join(f"CREATE DATABASE bench_{i:04d};" for i in range(1000)))' |
+    mariadb --no-defaults -h 127.0.0.1 -P "$DBS_TEST_MYSQL_PORT" -u "$DBS_TEST_MYSQL_ADMIN_USER" -p"$DBS_TEST_MYSQL_ADMIN_PASSWORD"
+
+PORT=$(free_port)
+BIN=target/release
+"$BIN/dbs-control" access-key create --data-dir "$DBS_TESTRUN/control" > "$DBS_TESTRUN/key.json"
+"$BIN/dbs-control" serve --listen "127.0.0.1:$PORT" --data-dir "$DBS_TESTRUN/control" 2>"$DBS_TESTRUN/control.log" &
+track_pid $!
+wait_for_port "$PORT" dbs-control
+read -r KEY_ID KEY_SECRET < <(python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["AccessKeyId"], k["AccessKeySecret"])' "$DBS_TESTRUN/key.json")
+cat > "$DBS_TESTRUN/gateway.toml" <<TOML
+[gateway]
+identifier = "bench-dbs"
+state_dir = "$DBS_TESTRUN/state"
+[control]
+endpoint = "http://127.0.0.1:$PORT"
+access_key_id = "$KEY_ID"
+access_key_secret = "$KEY_SECRET"
+[log]
+level = "warn"
+[[databases]]
+type = "mysql"
+host = "127.0.0.1"
+port = $DBS_TEST_MYSQL_PORT
+user = "$DBS_TEST_MYSQL_ADMIN_USER"
+password = "$DBS_TEST_MYSQL_ADMIN_PASSWORD"
+TOML
+"$BIN/dbs-gateway" run --config "$DBS_TESTRUN/gateway.toml" 2>"$DBS_TESTRUN/agent.log" &
+track_pid $!
+
+DBS_ENDPOINT="127.0.0.1:$PORT" DBS_ACCESS_KEY_ID="$KEY_ID" DBS_ACCESS_KEY_SECRET="$KEY_SECRET" \
+DBS_DB_FILE="$DBS_TESTRUN/control/dbs-control.sqlite3" \
+    "$ROOT/.bench/venv/bin/python" bench/list_dbs.py
