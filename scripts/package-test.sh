@@ -16,8 +16,9 @@
 #   - removes, then purges, and checks what is left after each;
 #   - checks the .rpm with `rpm -qlp`, `rpm -qp --scripts` and its file
 #     attributes, and runs lintian on the .deb (errors fail).
-# It purges the dbs-gateway package from this machine when it ends: do not run
-# it where the package is installed for real.
+# It purges the dbs-gateway package from this machine, before and after, and
+# deletes /etc/dbs-gateway and /var/lib/dbs-{gateway,control}: do not run it
+# where the package is installed for real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -72,6 +73,8 @@ if [ -n "$(package_status)" ]; then
     echo "package-test: dbs-gateway is installed here ($(package_status)); purging it first"
     dpkg --purge dbs-gateway >/dev/null
 fi
+# Leftovers of an interrupted run would make the install look like an upgrade.
+rm -rf /etc/dbs-gateway /var/lib/dbs-gateway /var/lib/dbs-control
 
 step "package-test: building the .deb and .rpm from target/debug"
 [ -x target/debug/dbs-gateway ] && [ -x target/debug/dbs-control ] || cargo build --bins
