@@ -34,5 +34,10 @@ cargo build --all-targets
 step "cargo test"
 cargo test --all-targets -- --test-threads=4
 
+# --- packaging (issue 7): .deb/.rpm, units, notify socket; as root -----------
+step "packaging tests (scripts/package-test.sh)"
+scripts/package-test.sh
+# ---------------------------------------------------------------------------
+
 step "SDK tests (pytest)"
 DBS_BIN_DIR="$ROOT/target/debug" "$DBS_TESTRUN/venv/bin/python" -m pytest -q tests/sdk

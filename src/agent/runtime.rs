@@ -31,6 +31,7 @@ use super::backoff::Backoff;
 use super::client::{ClientError, ControlClient};
 use super::identity::{self, Identity};
 use super::journal::Journal;
+use super::notify;
 use super::tasks::{self, Outcome, TaskContext};
 
 /// Tasks run at once beyond the download limit, so that a get-DB-list task
@@ -101,8 +102,13 @@ pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(
     });
 
     let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), shutdown.clone()));
+    let watchdog = tokio::spawn(watchdog_loop(shutdown.clone()));
     let mut workers = JoinSet::new();
     poll_loop(&shared, &mut workers, &shutdown).await;
+    if let Err(error) = notify::stopping() {
+        warn!(%error, "telling systemd we are stopping failed");
+    }
+    let _ = watchdog.await;
 
     // Shutdown: workers stop at a resumable point, then say goodbye.
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -181,8 +187,18 @@ async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut backoff = backoff();
     let mut interval = Duration::from_secs(10);
     let mut failing = false;
+    let mut ready_sent = false;
     loop {
-        let delay = match send_heartbeat(&shared, AgentState::Running).await {
+        let beat = send_heartbeat(&shared, AgentState::Running).await;
+        if !ready_sent {
+            // systemd's READY: the config is loaded and the first heartbeat
+            // was attempted (whether the control plane answered or not).
+            ready_sent = true;
+            if let Err(error) = notify::ready() {
+                warn!(%error, "telling systemd we are ready failed");
+            }
+        }
+        let delay = match beat {
             Ok(answer) => {
                 if failing {
                     info!("control plane reachable again");
@@ -211,6 +227,26 @@ async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Pings systemd's watchdog (`WatchdogSec=`) at half its timeout until
+/// shutdown; does nothing when no watchdog is set. A hung runtime stops the
+/// pings, and systemd restarts the agent.
+async fn watchdog_loop(shutdown: CancellationToken) {
+    let Some(every) = notify::watchdog_interval() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(error) = notify::watchdog() {
+                    warn!(%error, "systemd watchdog ping failed");
+                }
+            }
         }
     }
 }
