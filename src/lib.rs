@@ -18,4 +18,5 @@ pub mod api;
 pub mod config;
 pub mod control;
 pub mod host;
+pub mod logging;
 pub mod transfer;

@@ -48,17 +48,29 @@ pub fn canonical_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>)
         .join("&")
 }
 
+/// The v1 string to sign of `params` (which must not contain `Signature`).
+pub fn string_to_sign_v1<'a>(
+    method: &str,
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    format!(
+        "{}&%2F&{}",
+        method.to_ascii_uppercase(),
+        percent_encode(&canonical_query(params))
+    )
+}
+
 /// The v1 signature of `params` (which must not contain `Signature`).
 pub fn sign_v1<'a>(
     method: &str,
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
     secret: &str,
 ) -> String {
-    let string_to_sign = format!(
-        "{}&%2F&{}",
-        method.to_ascii_uppercase(),
-        percent_encode(&canonical_query(params))
-    );
+    sign_string_v1(&string_to_sign_v1(method, params), secret)
+}
+
+/// HMAC-SHA1 of a v1 string to sign, base64.
+pub fn sign_string_v1(string_to_sign: &str, secret: &str) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes())
         .expect("HMAC takes a key of any length");
     mac.update(string_to_sign.as_bytes());

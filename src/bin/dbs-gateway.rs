@@ -1,1 +1,166 @@
-fn main() {}
+//! dbs-gateway: the backup-gateway agent and its operator commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use dbs_gateway::agent::{self, check};
+use dbs_gateway::config::GatewayConfig;
+
+/// Default location of the configuration file.
+const DEFAULT_CONFIG: &str = "/etc/dbs-gateway/gateway.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "dbs-gateway",
+    version,
+    about = "Backup-gateway agent for a database backup service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: heartbeat, poll for tasks, run them.
+    Run {
+        /// The configuration file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check the configuration and what it points at; exit non-zero on any problem.
+    Check {
+        /// The configuration file.
+        #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Download one URL into a local or NAS path, resumable and verified.
+    Download {
+        /// The URL (http or https).
+        url: String,
+        /// Where to: `local:/dir`, `local:/dir/file`, `nas:/mountpoint[/file]`.
+        #[arg(long)]
+        to: String,
+        /// Expected SHA-256 (hex); the file is kept only when it matches.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Expected size in bytes (default: asked from the server with HEAD).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Bandwidth limit in bytes per second, e.g. `50MiB`.
+        #[arg(long)]
+        limit: Option<bytesize::ByteSize>,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Run { config } => run(&config),
+        Command::Check { config } => check(&config),
+        Command::Download {
+            url,
+            to,
+            sha256,
+            size,
+            limit,
+        } => download(
+            &url,
+            &to,
+            sha256.as_deref(),
+            size,
+            limit.map(|l| l.as_u64()),
+        ),
+        Command::Version => {
+            println!("dbs-gateway {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("dbs-gateway: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<GatewayConfig> {
+    GatewayConfig::load(path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    dbs_gateway::logging::init(&config.log.level, config.log.format);
+    runtime()?.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        agent::run(config, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = match GatewayConfig::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            for problem in &e.problems {
+                println!("FAIL  config {problem}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("ok    config {}", path.display());
+    let lines = runtime()?.block_on(async {
+        vec![
+            check::check_state_dir(&config),
+            check::check_control_plane(&config).await,
+        ]
+    });
+    for line in &lines {
+        println!("{line}");
+    }
+    Ok(if lines.iter().all(|l| l.problem.is_none()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn download(
+    url: &str,
+    to: &str,
+    sha256: Option<&str>,
+    size: Option<u64>,
+    limit: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    dbs_gateway::logging::init("warn", dbs_gateway::config::LogFormat::Text);
+    runtime()?.block_on(async {
+        dbs_gateway::transfer::run_download_cli(url, to, sha256, size, limit)
+            .await
+            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

@@ -1,1 +1,68 @@
-//! control (filled in by the foundation work)
+//! dbs-control, the reference control plane: an HTTP server that speaks the
+//! public API to users and SDKs and the gateway actions to agents, with its
+//! state in SQLite under a data dir.
+//!
+//! Never imports `agent`; both sides meet in `api`.
+
+pub mod actions;
+pub mod auth;
+pub mod call;
+pub mod gateways;
+pub mod notify;
+pub mod server;
+pub mod store;
+pub mod tasks;
+
+use std::time::Duration;
+
+/// How the control plane runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Heartbeat interval told to agents.
+    pub heartbeat_interval: Duration,
+    /// A gateway with no heartbeat for this long is OFFLINE.
+    pub offline_after: Duration,
+    /// Lease of a task between two reports.
+    pub task_lease: Duration,
+    /// Longest long poll.
+    pub poll_wait: Duration,
+    /// Regions answered by DescribeRegions and accepted from gateways.
+    pub regions: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            heartbeat_interval: Duration::from_secs(10),
+            offline_after: Duration::from_secs(30),
+            task_lease: Duration::from_secs(60),
+            poll_wait: Duration::from_secs(crate::api::gateway::MAX_POLL_WAIT_SECS),
+            regions: DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+}
+
+/// Regions of the source documents.
+pub const DEFAULT_REGIONS: &[&str] = &[
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "cn-hangzhou-finance",
+    "cn-shanghai-finance",
+    "cn-shenzhen-finance",
+];
+
+/// Everything a handler needs, shared by all requests.
+#[derive(Clone)]
+pub struct ControlPlane {
+    /// The database.
+    pub store: store::Store,
+    /// Settings.
+    pub settings: std::sync::Arc<Settings>,
+    /// Wakes long polls when tasks are queued.
+    pub notifier: notify::Notifier,
+}

@@ -1,0 +1,181 @@
+//! The gateway actions: heartbeat, long-poll for tasks, report a task.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::api::gateway::{
+    AgentState, HeartbeatResponse, HostFacts, PollResponse, ReportResponse, ReportStatus,
+};
+use crate::api::ApiError;
+use crate::control::call::Call;
+use crate::control::gateways::{self, Heartbeat};
+use crate::control::tasks::{self, Report, ReportRefused};
+use crate::control::{store, ControlPlane};
+
+/// Most tasks one poll leases.
+const MAX_TASKS_PER_POLL: usize = 16;
+
+/// How often a waiting poll looks for lapsed leases on its own.
+const POLL_RECHECK: Duration = Duration::from_secs(5);
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("answers serialize")
+}
+
+/// Registers or refreshes a gateway.
+pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
+    let identifier = call.require("Identifier")?.to_string();
+    let region = call.require("Region")?.to_string();
+    if !plane.settings.regions.contains(&region) {
+        return Err(ApiError::invalid(
+            "Region",
+            format!("unknown region {region}"),
+        ));
+    }
+    let facts: HostFacts = match call.get("HostFacts") {
+        Some(text) => serde_json::from_str(text).map_err(|e| ApiError::invalid("HostFacts", e))?,
+        None => HostFacts::default(),
+    };
+    let state = match call.get("State") {
+        None | Some("running") => AgentState::Running,
+        Some("stopping") => AgentState::Stopping,
+        Some(other) => return Err(ApiError::invalid("State", format!("unknown state {other}"))),
+    };
+    let hb = Heartbeat {
+        display_name: call.get("DisplayName").unwrap_or(&identifier).to_string(),
+        identifier,
+        region,
+        facts,
+        stopping: state == AgentState::Stopping,
+    };
+    let now = store::now_ms();
+    let gateway = plane
+        .store
+        .call(move |c| gateways::record_heartbeat(c, &hb, now))
+        .await
+        .map_err(super::internal)?;
+    let settings = &plane.settings;
+    Ok(to_json(&HeartbeatResponse {
+        request_id: call.request_id.clone(),
+        backup_gateway_id: gateway.id.to_string(),
+        backup_gateway_status: gateway
+            .status(now, settings.offline_after.as_millis() as i64)
+            .to_string(),
+        heartbeat_interval_seconds: settings.heartbeat_interval.as_secs(),
+        poll_wait_seconds: settings.poll_wait.as_secs(),
+    }))
+}
+
+async fn known_gateway(plane: &ControlPlane, call: &Call) -> Result<i64, ApiError> {
+    let id: i64 = call.parse_required("BackupGatewayId")?;
+    let found = plane
+        .store
+        .call(move |c| gateways::get(c, id))
+        .await
+        .map_err(super::internal)?;
+    match found {
+        Some(_) => Ok(id),
+        None => Err(ApiError::not_found(
+            "BackupGateway.NotFound",
+            format!("Backup gateway {id} is not registered."),
+        )),
+    }
+}
+
+/// Leases queued tasks, waiting up to `WaitSeconds` for one to arrive.
+pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
+    let gateway_id = known_gateway(plane, call).await?;
+    let wait = Duration::from_secs(call.parse::<u64>("WaitSeconds")?.unwrap_or(0))
+        .min(plane.settings.poll_wait);
+    let max = call
+        .parse::<usize>("MaxTasks")?
+        .unwrap_or(1)
+        .clamp(1, MAX_TASKS_PER_POLL);
+    let lease_ms = plane.settings.task_lease.as_millis() as i64;
+    let deadline = tokio::time::Instant::now() + wait;
+    let notify = plane.notifier.of(gateway_id);
+    loop {
+        // Register interest before looking, so a task queued in between wakes us.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = store::now_ms();
+        let leased = plane
+            .store
+            .call(move |c| tasks::lease(c, gateway_id, max, lease_ms, now))
+            .await
+            .map_err(super::internal)?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !leased.is_empty() || remaining.is_zero() {
+            return Ok(to_json(&PollResponse {
+                request_id: call.request_id.clone(),
+                tasks: leased,
+            }));
+        }
+        let _ = tokio::time::timeout(remaining.min(POLL_RECHECK), notified).await;
+    }
+}
+
+/// Records progress, a result or a failure of a leased task.
+pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
+    let gateway_id = known_gateway(plane, call).await?;
+    let task_id: i64 = call.parse_required("TaskId")?;
+    let status = match call.require("Status")? {
+        "running" => ReportStatus::Running,
+        "finish" => ReportStatus::Finish,
+        "failed" => ReportStatus::Failed,
+        other => {
+            return Err(ApiError::invalid(
+                "Status",
+                format!("unknown status {other}"),
+            ))
+        }
+    };
+    if status == ReportStatus::Failed && call.get("ErrCode").is_none() {
+        return Err(ApiError::missing("ErrCode"));
+    }
+    for name in ["Progress", "Result"] {
+        if let Some(text) = call.get(name) {
+            serde_json::from_str::<Value>(text).map_err(|e| ApiError::invalid(name, e))?;
+        }
+    }
+    let owned = |name: &str| call.get(name).map(str::to_string);
+    let (progress, result, err_code, err_message) = (
+        owned("Progress"),
+        owned("Result"),
+        owned("ErrCode"),
+        owned("ErrMessage"),
+    );
+    let lease_ms = plane.settings.task_lease.as_millis() as i64;
+    let now = store::now_ms();
+    let outcome = plane
+        .store
+        .call(move |c| {
+            let report = Report {
+                status,
+                progress: progress.as_deref(),
+                result: result.as_deref(),
+                err_code: err_code.as_deref(),
+                err_message: err_message.as_deref(),
+            };
+            tasks::report(c, gateway_id, task_id, &report, lease_ms, now)
+        })
+        .await
+        .map_err(super::internal)?;
+    match outcome {
+        Ok(()) => Ok(to_json(&ReportResponse {
+            request_id: call.request_id.clone(),
+            lease_seconds: plane.settings.task_lease.as_secs(),
+        })),
+        Err(ReportRefused::NotFound) => Err(ApiError::not_found(
+            "Task.NotFound",
+            format!("Task {task_id} is not a task of gateway {gateway_id}."),
+        )),
+        Err(ReportRefused::NotRunning) => Err(ApiError::new(
+            409,
+            "Task.NotRunning",
+            format!("Task {task_id} is not leased to this gateway any more."),
+        )),
+    }
+}

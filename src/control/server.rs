@@ -1,0 +1,152 @@
+//! The HTTP side: one RPC endpoint at `/` (POST or GET), parsed, authenticated
+//! and dispatched to [`super::actions`]; JSON answers with a `RequestId`.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiError, API_VERSION};
+
+use super::auth::{self, RawCall};
+use super::call::Call;
+use super::{actions, store, ControlPlane};
+
+/// The router of the control plane.
+pub fn router(plane: ControlPlane) -> Router {
+    Router::new().route("/", any(rpc)).with_state(plane)
+}
+
+/// Serves until `shutdown` is cancelled, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    plane: ControlPlane,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tokio::spawn(prune_nonces(plane.clone(), shutdown.clone()));
+    axum::serve(
+        listener,
+        router(plane).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}
+
+/// Forgets nonces older than the timestamp window, once a minute.
+async fn prune_nonces(plane: ControlPlane, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let before = store::now_ms() - 2 * crate::api::MAX_CLOCK_SKEW_SECS * 1000;
+        if let Err(e) = plane
+            .store
+            .call(move |c| store::prune_nonces(c, before))
+            .await
+        {
+            tracing::warn!(error = %e, "pruning nonces failed");
+        }
+    }
+}
+
+fn pairs(text: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn rpc(
+    State(plane): State<ControlPlane>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let query = pairs(query.as_deref().unwrap_or_default());
+    let is_form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = if is_form {
+        pairs(&String::from_utf8_lossy(&body))
+    } else {
+        Vec::new()
+    };
+    let raw = RawCall {
+        method: method.as_str(),
+        query: &query,
+        form: &form,
+        headers: &headers,
+        body: &body,
+    };
+    let from_header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let param = |name: &str| {
+        query
+            .iter()
+            .chain(form.iter())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let action = param("Action").or_else(|| from_header("x-acs-action"));
+    let version = param("Version").or_else(|| from_header("x-acs-version"));
+
+    let span = tracing::info_span!("rpc", request_id = %request_id, action = action.as_deref().unwrap_or("-"));
+    let _enter = span.enter();
+    let outcome = async {
+        let action = action.ok_or_else(|| ApiError::missing("Action"))?;
+        match version.as_deref() {
+            Some(API_VERSION) => {}
+            Some(other) => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidVersion",
+                    format!("Version {other} is not supported; use {API_VERSION}."),
+                ))
+            }
+            None => return Err(ApiError::missing("Version")),
+        }
+        let key = auth::authenticate(&plane.store, &raw).await?;
+        tracing::debug!(access_key_id = %key, "authenticated");
+        let call = Call {
+            request_id: request_id.clone(),
+            action,
+            params: query.iter().chain(form.iter()).cloned().collect(),
+        };
+        actions::dispatch(&plane, &call).await
+    }
+    .await;
+    drop(_enter);
+    match outcome {
+        Ok(mut body) => {
+            if let Some(map) = body.as_object_mut() {
+                map.insert("RequestId".into(), request_id.into());
+                map.insert("Success".into(), true.into());
+                map.insert("HttpStatusCode".into(), 200.into());
+            }
+            Json(body).into_response()
+        }
+        Err(error) => {
+            if error.status >= 500 {
+                tracing::error!(parent: &span, code = %error.code, "request failed");
+            } else {
+                tracing::info!(parent: &span, code = %error.code, "request refused");
+            }
+            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, Json(error.body(&request_id))).into_response()
+        }
+    }
+}

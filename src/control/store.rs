@@ -1,0 +1,150 @@
+//! The control plane's state: one SQLite database under the data dir.
+//!
+//! WAL mode with a busy timeout lets the admin CLI write while `serve` runs on
+//! the same file. Calls run on the blocking pool; the connection sits behind a
+//! std `Mutex` because it is never held across an `.await`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension};
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "dbs-control.sqlite3";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS access_keys (
+    id TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen_ms);
+CREATE TABLE IF NOT EXISTS gateways (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    identifier TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    region TEXT NOT NULL,
+    hostname TEXT NOT NULL DEFAULT '',
+    intranet_ip TEXT NOT NULL DEFAULT '',
+    internet_ip TEXT NOT NULL DEFAULT '',
+    agent_version TEXT NOT NULL DEFAULT '',
+    host_facts TEXT NOT NULL DEFAULT '{}',
+    stopped INTEGER NOT NULL DEFAULT 0,
+    last_heartbeat_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    gateway_id INTEGER NOT NULL REFERENCES gateways(id),
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_until_ms INTEGER,
+    progress TEXT,
+    result TEXT,
+    err_code TEXT,
+    err_message TEXT,
+    client_token TEXT UNIQUE,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_pending ON tasks(gateway_id, state);
+"#;
+
+/// A handle on the database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// Opens (and creates, the first time) the database of a data dir.
+pub fn open(data_dir: &Path) -> rusqlite::Result<Store> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let conn = Connection::open(db_path(data_dir))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(Store {
+        conn: Arc::new(Mutex::new(conn)),
+    })
+}
+
+/// Path of the database file of a data dir.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+impl Store {
+    /// Runs `f` on the connection, on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> rusqlite::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .expect("store call panicked")
+    }
+
+    /// Runs `f` on the connection in this thread (for the admin CLI).
+    pub fn call_now<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Creates an AccessKey pair and returns (id, secret).
+pub fn create_access_key(conn: &Connection) -> rusqlite::Result<(String, String)> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let mut rng = rand::rng();
+    let id = format!("LTAI{}", Alphanumeric.sample_string(&mut rng, 20));
+    let secret = Alphanumeric.sample_string(&mut rng, 30);
+    conn.execute(
+        "INSERT INTO access_keys (id, secret, created_ms) VALUES (?1, ?2, ?3)",
+        (&id, &secret, now_ms()),
+    )?;
+    Ok((id, secret))
+}
+
+/// The secret of an AccessKeyId, if the key exists.
+pub fn access_key_secret(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT secret FROM access_keys WHERE id = ?1",
+        [id],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Records a nonce; false when it was seen already.
+pub fn record_nonce(conn: &Connection, nonce: &str, now_ms: i64) -> rusqlite::Result<bool> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO nonces (nonce, seen_ms) VALUES (?1, ?2)",
+        (nonce, now_ms),
+    )?;
+    Ok(inserted == 1)
+}
+
+/// Forgets nonces seen before `before_ms`; their timestamps are refused anyway.
+pub fn prune_nonces(conn: &Connection, before_ms: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM nonces WHERE seen_ms < ?1", [before_ms])
+}
