@@ -1,22 +1,26 @@
-//! Streams one HTTP URL into the `ftp` or `minio` target, hashing with
-//! SHA-256 on the way as the download pipeline does; used by
-//! bench/remote-targets.sh until `dbs-gateway download --to ftp:/minio:`
-//! is wired up. The target's settings come from the test-server env vars
-//! (DBS_TEST_FTP_* / DBS_TEST_S3_*), the spec from the command line:
+//! Downloads one HTTP URL into the `ftp` or `minio` target through the
+//! agent's download pipeline (`transfer::pipeline`: Range source, SHA-256,
+//! retries, commit); used by bench/remote-targets.sh until
+//! `dbs-gateway download --to ftp:/minio:` is wired up. The target's
+//! settings come from the test-server env vars (DBS_TEST_FTP_* /
+//! DBS_TEST_S3_*), the spec from the command line:
 //!
 //!     remote_targets_bench URL ftp:/ROOT REL/PATH
 //!     remote_targets_bench URL minio:BUCKET/PREFIX REL/PATH [PART_MIB] [IN_FLIGHT]
 
 use std::error::Error;
-use std::time::Instant;
+use std::time::Duration;
 
 use dbs_gateway::config::Secret;
+use dbs_gateway::transfer::downloader::http_client;
 use dbs_gateway::transfer::path::RelPath;
+use dbs_gateway::transfer::pipeline::{self, Job, Options, RetryPolicy};
 use dbs_gateway::transfer::sinks::ftp::{FtpConfig, FtpTarget};
 use dbs_gateway::transfer::sinks::minio::{MinioConfig, MinioTarget};
 use dbs_gateway::transfer::sinks::Target;
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
+use dbs_gateway::transfer::source::HttpSource;
+use dbs_gateway::transfer::TransferConfig;
+use tokio_util::sync::CancellationToken;
 
 fn env(name: &str) -> Result<String, Box<dyn Error>> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
@@ -54,24 +58,32 @@ async fn main() -> Result<(), Box<dyn Error>> {
         return Err(format!("unknown target spec {spec}").into());
     };
     let path = RelPath::parse("path", rel)?;
-    let started = Instant::now();
-    let response = reqwest::get(url.as_str()).await?.error_for_status()?;
-    let size = response.content_length().ok_or("no Content-Length")?;
-    let mut writer = target.open(&path, size).await?;
-    let mut hasher = Sha256::new();
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        writer.write(chunk).await?;
-    }
-    writer.commit().await?;
-    let secs = started.elapsed().as_secs_f64();
+    let config = TransferConfig::default();
+    let options = Options {
+        retry: RetryPolicy {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+        },
+        progress_interval: Duration::from_secs(5),
+        throttle: None,
+    };
+    let job = Job {
+        source: HttpSource::new(http_client(&config)?, reqwest::Url::parse(url)?),
+        target: target.as_ref(),
+        path,
+        size: None,
+        sha256: None,
+    };
+    let outcome =
+        pipeline::download(job, &options, Box::new(|_| {}), &CancellationToken::new()).await?;
+    let secs = outcome.elapsed.as_secs_f64();
     println!(
-        "{} bytes in {secs:.2} s = {:.1} MB/s sha256={}",
-        size,
-        size as f64 / secs / 1e6,
-        hex::encode(hasher.finalize())
+        "{} bytes in {secs:.2} s = {:.1} MB/s sha256={} at {}",
+        outcome.size,
+        outcome.size as f64 / secs / 1e6,
+        outcome.sha256,
+        outcome.location
     );
     Ok(())
 }

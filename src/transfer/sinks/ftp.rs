@@ -59,7 +59,7 @@ pub enum FtpTls {
 }
 
 /// `[targets.ftp]` in gateway.toml.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FtpConfig {
     /// Server host name or address.
@@ -701,7 +701,7 @@ impl ReadBack {
         if self.remaining == 0 {
             // Only the first `offset` bytes count; close the transfer.
             let data = self.data.take()?;
-            drop(data);
+            let _ = data.finish().await;
             let _ = self.conn.quit().await;
             return None;
         }

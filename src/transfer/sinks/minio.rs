@@ -55,7 +55,7 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
 
 /// `[targets.minio]` in gateway.toml.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MinioConfig {
     /// Endpoint URL, for example `https://minio.internal:9000`.
