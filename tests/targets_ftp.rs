@@ -25,6 +25,11 @@ fn config(root: &str) -> FtpConfig {
     c
 }
 
+/// A root of its own for each run, so reruns against the same server start clean.
+fn unique(root: &str) -> String {
+    format!("{root}-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// Where `rel` under FTP root `root` is on disk.
 fn on_disk(root: &str, rel: &str) -> PathBuf {
     Path::new(&env("DBS_TEST_FTP_ROOT"))
@@ -38,7 +43,7 @@ fn sha_of_file(path: &Path) -> String {
 
 #[tokio::test]
 async fn full_and_incremental_sets_arrive_with_equal_sha256() {
-    let root = "/sets-equal";
+    let root = &unique("/sets-equal");
     let target = FtpTarget::new(&config(root)).expect("target");
     target.check().await.expect("check");
     let full = set_bytes(9 * 1024 * 1024 + 17, 1);
@@ -61,13 +66,14 @@ async fn full_and_incremental_sets_arrive_with_equal_sha256() {
 
 #[tokio::test]
 async fn empty_set_is_written() {
-    let target = FtpTarget::new(&config("/empty")).expect("target");
+    let root = &unique("/empty");
+    let target = FtpTarget::new(&config(root)).expect("target");
     let path = layout("d", "p", "increment", "empty.bin");
     upload(&target, &path, &bytes::Bytes::new(), 1024, 1)
         .await
         .expect("empty set");
     assert_eq!(
-        std::fs::metadata(on_disk("/empty", &path.as_slash_path()))
+        std::fs::metadata(on_disk(root, &path.as_slash_path()))
             .expect("file")
             .len(),
         0
@@ -76,7 +82,7 @@ async fn empty_set_is_written() {
 
 #[tokio::test]
 async fn writer_dropped_mid_way_resumes_from_the_servers_bytes() {
-    let root = "/dropped";
+    let root = &unique("/dropped");
     let target = FtpTarget::new(&config(root)).expect("target");
     let data = set_bytes(6 * 1024 * 1024, 3);
     let path = layout("d", "p", "full", "set.xb");
@@ -107,7 +113,7 @@ async fn writer_dropped_mid_way_resumes_from_the_servers_bytes() {
 
 #[tokio::test]
 async fn size_mismatch_fails_and_leaves_nothing() {
-    let root = "/mismatch";
+    let root = &unique("/mismatch");
     let target = FtpTarget::new(&config(root)).expect("target");
     let path = layout("d", "p", "full", "short.xb");
     let data = set_bytes(100_000, 4);
@@ -122,7 +128,7 @@ async fn size_mismatch_fails_and_leaves_nothing() {
 
 #[tokio::test]
 async fn abort_without_keep_removes_the_partial() {
-    let root = "/aborted";
+    let root = &unique("/aborted");
     let target = FtpTarget::new(&config(root)).expect("target");
     let path = layout("d", "p", "full", "a.xb");
     let mut w = target.open(&path, 1 << 20).await.expect("open");

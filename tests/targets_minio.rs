@@ -54,7 +54,8 @@ fn sha_of_file(path: &Path) -> String {
 
 #[tokio::test]
 async fn full_and_incremental_sets_arrive_with_equal_sha256() {
-    let target = MinioTarget::new(&config("equal")).expect("target");
+    let prefix = format!("equal-{}", uuid::Uuid::new_v4().simple());
+    let target = MinioTarget::new(&config(&prefix)).expect("target");
     target.check().await.expect("check");
     let full = set_bytes(23 * 1024 * 1024 + 5, 11); // 5 parts, the last short
     let incr = set_bytes(700 * 1024, 12); // one PUT
@@ -69,7 +70,10 @@ async fn full_and_incremental_sets_arrive_with_equal_sha256() {
     let bucket = env("DBS_TEST_S3_BUCKET");
     for (p, data) in [(&full_path, &full), (&incr_path, &incr)] {
         let key = target.key(p);
-        assert!(key.starts_with("equal/backups/plan1/"), "{key}");
+        assert!(
+            key.starts_with(&format!("{prefix}/backups/plan1/")),
+            "{key}"
+        );
         assert_eq!(
             sha_of_file(&object_file(&shared_data_dir(), &bucket, &key)),
             sha256(data),

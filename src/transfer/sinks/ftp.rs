@@ -4,7 +4,9 @@
 //! to `{root}/{path}` on commit, after `SIZE` says the partial holds exactly
 //! the announced number of bytes. Missing directories are created with `MKD`.
 //!
-//! Resume: `open` asks `SIZE` of the partial and continues it with `APPE`;
+//! Resume: `open` asks `SIZE` of the partial (until it stops growing: the
+//! server may still be draining a dead attempt's data connection) and
+//! continues it with `APPE`;
 //! `read_back` fetches the partial with `RETR` so the pipeline can hash it.
 //! A server that does not answer `SIZE` gets the partial deleted and the file
 //! restarted from zero. Connecting (control connection and login) is retried
@@ -459,8 +461,8 @@ impl Target for FtpTarget {
         let part_path = format!("{final_path}{PART_SUFFIX}");
         let mut conn = inner.connect().await?;
         inner.make_dirs(&mut conn, path.parent_components()).await?;
-        let offset = match conn.size(&part_path).await {
-            Ok(n) if n as u64 <= expected_size => n as u64,
+        let offset = match settled_size(&mut conn, &part_path).await {
+            Ok(n) if n <= expected_size => n,
             Ok(_) => {
                 remove(&inner, &mut conn, &part_path).await?;
                 0
@@ -483,6 +485,22 @@ impl Target for FtpTarget {
             expected_size,
         }))
     }
+}
+
+/// `SIZE` of a partial once it stops growing: after a crash the server may
+/// still be draining the old data connection into it, and appending before
+/// that ends would interleave the two. Asks up to five times, 300 ms apart.
+async fn settled_size(conn: &mut Conn, path: &str) -> Result<u64, FtpError> {
+    let mut last = conn.size(path).await? as u64;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = conn.size(path).await? as u64;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    Ok(last)
 }
 
 /// `DELE path`, where a missing file is fine.
