@@ -35,6 +35,10 @@
 
 pub mod local;
 pub mod nas;
+// Remote targets (issue 6).
+pub mod credentials;
+pub mod ftp;
+pub mod minio;
 
 use std::io;
 
