@@ -5,8 +5,10 @@
 # - Data: a file of random bytes (from /dev/urandom, not sparse), 4 GiB by
 #   default, plus a 1 GiB prefix of it to show that peak RSS does not grow
 #   with the size of the set.
-# - Server: python3's http.server on 127.0.0.1 (it does not do Range; the
-#   bench downloads whole files, so Range is not needed).
+# - Server: bench/range_server.py on 127.0.0.1 (Python, Range and ETag, body
+#   sent with sendfile(2)); BENCH_SERVER=http.server uses python3's
+#   http.server instead (no Range, a copy loop: slower). dbs-control did not
+#   serve set URLs yet when this was written.
 # - dbs-gateway (release build) verifies SHA-256 and size and fsyncs the file
 #   before renaming it; curl -o only writes. The "curl + sync" line adds an
 #   fsync of curl's file for a like-for-like figure.
@@ -35,7 +37,11 @@ head -c "$((SIZE_GIB * 1024 * 1024 * 1024))" /dev/urandom >"$WORK/srv/big.bin"
 head -c "$((1024 * 1024 * 1024))" "$WORK/srv/big.bin" >"$WORK/srv/small.bin"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$WORK/srv" "$port" >/dev/null 2>&1 &
+if [ "${BENCH_SERVER:-range_server}" = http.server ]; then
+    python3 -m http.server --bind 127.0.0.1 --directory "$WORK/srv" "$port" >/dev/null 2>&1 &
+else
+    python3 bench/range_server.py "$port" "$WORK/srv" >/dev/null 2>&1 &
+fi
 server_pid=$!
 for _ in $(seq 50); do
     curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$port/small.bin" && break
@@ -86,6 +92,7 @@ run() {
     LAST_RSS=$(peak_kib "$WORK/gw.time")
 }
 
+echo "server: ${BENCH_SERVER:-range_server}"
 echo "--- 1 GiB"
 run 1GiB small.bin
 rss_small=$LAST_RSS
