@@ -26,6 +26,10 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::sinks::credentials::CredentialError;
+use super::sinks::ftp::{FtpConfig, FtpTarget};
+use super::sinks::minio::{MinioConfig, MinioTarget};
+
 /// Default values of optional keys.
 pub mod defaults {
     use bytesize::ByteSize;
@@ -163,6 +167,10 @@ pub struct TargetsConfig {
     pub local: Option<LocalTargetConfig>,
     /// `[targets.nas]`: a mounted NFS/SMB share.
     pub nas: Option<NasTargetConfig>,
+    /// An FTP or FTPS server.
+    pub ftp: Option<FtpConfig>,
+    /// An S3-compatible store (MinIO or any other).
+    pub minio: Option<MinioConfig>,
 }
 
 impl TargetsConfig {
@@ -178,6 +186,23 @@ impl TargetsConfig {
             if !nas.root.is_absolute() {
                 problems.push("targets.nas.root: must be an absolute path".into());
             }
+        }
+        // Building a remote target resolves its secrets and CA file: a
+        // problem there is a configuration problem, found at load time.
+        let remote = |key: &str, built: Result<(), CredentialError>| {
+            built.err().map(|e| {
+                let text = e.to_string();
+                format!(
+                    "targets.{key}: {}",
+                    text.trim_start_matches("gateway.toml: ")
+                )
+            })
+        };
+        if let Some(ftp) = &self.ftp {
+            problems.extend(remote("ftp", FtpTarget::new(ftp).map(drop)));
+        }
+        if let Some(minio) = &self.minio {
+            problems.extend(remote("minio", MinioTarget::new(minio).map(drop)));
         }
         problems
     }

@@ -13,7 +13,10 @@ use super::config::{TargetsConfig, TransferConfig};
 use super::error::TransferError;
 use super::pipeline::{self, DownloadOutcome, Job, Options, RetryPolicy};
 use super::progress::ProgressFn;
+use super::sinks::credentials::CredentialError;
+use super::sinks::ftp::FtpTarget;
 use super::sinks::local::LocalTarget;
+use super::sinks::minio::MinioTarget;
 use super::sinks::nas::NasTarget;
 use super::sinks::Target;
 use super::source::HttpSource;
@@ -44,7 +47,7 @@ pub fn http_client(config: &TransferConfig) -> Result<reqwest::Client, TransferE
 }
 
 impl Downloader {
-    /// A downloader with the `local` and `nas` targets of `targets`.
+    /// A downloader with the targets configured in `targets`.
     pub fn new(config: TransferConfig, targets: &TargetsConfig) -> Result<Self, TransferError> {
         let client = http_client(&config)?;
         let mut map: BTreeMap<String, Arc<dyn Target>> = BTreeMap::new();
@@ -53,6 +56,16 @@ impl Downloader {
         }
         if let Some(nas) = &targets.nas {
             map.insert("nas".into(), Arc::new(NasTarget::new(&nas.root)));
+        }
+        let remote = |e: CredentialError| TransferError::Client(e.to_string());
+        if let Some(ftp) = &targets.ftp {
+            map.insert("ftp".into(), Arc::new(FtpTarget::new(ftp).map_err(remote)?));
+        }
+        if let Some(minio) = &targets.minio {
+            map.insert(
+                "minio".into(),
+                Arc::new(MinioTarget::new(minio).map_err(remote)?),
+            );
         }
         Ok(Downloader {
             slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
