@@ -36,6 +36,7 @@ fn downloader(local: Option<&Path>, nas: Option<&Path>) -> Downloader {
         nas: nas.map(|root| NasTargetConfig {
             root: root.to_path_buf(),
         }),
+        ..TargetsConfig::default()
     };
     let config = TransferConfig {
         retry_initial_backoff_ms: 10,
