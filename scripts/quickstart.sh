@@ -2,8 +2,9 @@
 # The main job, on this machine: builds both binaries, starts a private
 # MariaDB and Redis with some data, starts dbs-control on loopback with its
 # embedded store, creates an AccessKey, writes a gateway config, starts the
-# gateway, and shows through the official SDK the gateway ONLINE and the
-# databases it lists. Stays up until Ctrl-C; everything lives under .quickstart/.
+# gateway, and shows through the official SDK the gateway ONLINE, the
+# databases it lists, and a backup set auto-downloaded into a local dir with
+# its checksum. Stays up until Ctrl-C; everything lives under .quickstart/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -72,6 +73,9 @@ endpoint = "http://127.0.0.1:$PORT"
 access_key_id = "$KEY_ID"
 access_key_secret_file = "$QS/access-key-secret"
 
+[targets.local]
+root = "$QS/downloads"
+
 [[databases]]
 type = "mysql"
 host = "127.0.0.1"
@@ -103,10 +107,21 @@ track_pid $!
 
 step "asking the control plane through the official SDK"
 set -a; source "$QS/env"; set +a
-"$QS/venv/bin/python" scripts/quickstart/show.py
+"$QS/venv/bin/python" scripts/quickstart/show.py overview
 
 step "the same listing from the host's own CLI: dbs-gateway list-dbs"
 "$BIN/dbs-gateway" list-dbs --config "$QS/gateway.toml" --type mysql --host 127.0.0.1 --port "$MYSQL_PORT"
+
+step "a backup set, auto-downloaded into the local target"
+mkdir -p "$QS/downloads"
+"$BIN/dbs-control" backup-plan add --data-dir "$QS/control" --plan demo-plan --db-type MySQL >/dev/null
+"$QS/venv/bin/python" scripts/quickstart/show.py enable-auto-download demo-plan
+mariadb-dump --no-defaults -h 127.0.0.1 -P "$MYSQL_PORT" -u dbs_admin -p"$MYSQL_PASSWORD" \
+    --databases shop crm analytics > "$QS/demo-full.sql"
+"$BIN/dbs-control" backup-set add --data-dir "$QS/control" --plan demo-plan --kind full \
+    --name demo-full.sql --db-type MySQL "$QS/demo-full.sql" \
+    | python3 -c 'import json,sys; s=json.load(sys.stdin); print("dbs-control backup-set add: BackupSetId", s["BackupSetId"], "SHA256", s["SHA256"])'
+"$QS/venv/bin/python" scripts/quickstart/show.py wait-download demo-plan "$QS/downloads"
 
 step "running: dbs-control on http://127.0.0.1:$PORT, the gateway beside it"
 echo "Endpoint and key: $QS/env (source it to point an SDK here). Logs: $QS/*.log"

@@ -32,7 +32,7 @@ step "building"
 cargo build --all-targets
 
 step "cargo test"
-cargo test --all-targets -- --test-threads=4
+cargo test --all-targets --no-fail-fast -- --test-threads=4
 
 # --- packaging (issue 7): .deb/.rpm, units, notify socket; as root -----------
 step "packaging tests (scripts/package-test.sh)"

@@ -16,7 +16,15 @@ fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[[databases]]\n\
+            "[gateway]\n\
+             state_dir = \"{state}\"\n\
+             \n\
+             [control]\n\
+             endpoint = \"http://127.0.0.1:9\"\n\
+             access_key_id = \"unused-here\"\n\
+             access_key_secret = \"unused-here\"\n\
+             \n\
+             [[databases]]\n\
              type = \"mysql\"\n\
              host = \"{host}\"\n\
              port = {port}\n\
@@ -29,6 +37,7 @@ fn config_file(dir: &std::path::Path) -> std::path::PathBuf {
              port = {redis_port}\n\
              user = \"{redis_user}\"\n\
              password = \"{redis_pw}\"\n",
+            state = dir.join("state").display(),
             host = env("DBS_TEST_MYSQL_HOST"),
             port = env_port("DBS_TEST_MYSQL_PORT"),
             pw = dir.join("mysql.pw").display(),

@@ -4,9 +4,12 @@ the databases it lists on this host.
 Reads DBS_ENDPOINT, DBS_ACCESS_KEY_ID, DBS_ACCESS_KEY_SECRET and the demo
 database ports (from .quickstart/env)."""
 
+import hashlib
 import os
+import sys
 import time
 import uuid
+from pathlib import Path
 
 from alibabacloud_dbs20190306 import models
 from alibabacloud_dbs20190306.client import Client
@@ -51,8 +54,7 @@ def list_databases(dbs, gateway_id, db_type, port):
     print(f"GetDBListFromAgent -> DbList.dbName = {body.db_list.db_name}")
 
 
-def main():
-    dbs = client()
+def overview(dbs):
     gateway = wait_for_gateway(dbs)
     print("DescribeBackupGatewayList:")
     for key, value in sorted(gateway.to_map().items()):
@@ -60,6 +62,50 @@ def main():
     gateway_id = int(gateway.backup_gateway_id)
     list_databases(dbs, gateway_id, "MySQL", int(os.environ["DBS_DEMO_MYSQL_PORT"]))
     list_databases(dbs, gateway_id, "Redis", int(os.environ["DBS_DEMO_REDIS_PORT"]))
+
+
+def enable_auto_download(dbs, plan):
+    gateway = wait_for_gateway(dbs)
+    dbs.modify_backup_set_download_rules(models.ModifyBackupSetDownloadRulesRequest(
+        backup_plan_id=plan, open_auto_download=True, backup_gateway_id=int(gateway.backup_gateway_id),
+        full_data_format="Native", increment_data_format="Native", backup_set_download_dir="backups",
+        backup_set_download_target_type="agent", backup_set_download_target_type_location="local"))
+    print(f"ModifyBackupSetDownloadRules({plan}): auto download on, to the gateway's local target, dir 'backups'")
+
+
+def wait_download(dbs, plan, root):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        body = dbs.describe_backup_set_download_task_list(
+            models.DescribeBackupSetDownloadTaskListRequest(backup_plan_id=plan)).body
+        items = body.items.backup_set_download_task_detail if body.items else []
+        if items and items[0].backup_set_download_status in ("finish", "stop"):
+            break
+        time.sleep(0.5)
+    else:
+        raise SystemExit("the download did not end; see .quickstart/gateway.log")
+    task = items[0]
+    print("DescribeBackupSetDownloadTaskList:")
+    for key, value in sorted(task.to_map().items()):
+        print(f"  {key:32} {value}")
+    if task.backup_set_download_status != "finish":
+        raise SystemExit("the download failed; see .quickstart/gateway.log")
+    for path in sorted(Path(root).rglob("*")):
+        if path.is_file():
+            print(f"\nsha256 {hashlib.sha256(path.read_bytes()).hexdigest()}  {path}")
+
+
+def main():
+    dbs = client()
+    what = sys.argv[1] if len(sys.argv) > 1 else "overview"
+    if what == "overview":
+        overview(dbs)
+    elif what == "enable-auto-download":
+        enable_auto_download(dbs, sys.argv[2])
+    elif what == "wait-download":
+        wait_download(dbs, sys.argv[2], sys.argv[3])
+    else:
+        raise SystemExit(f"unknown step {what}")
 
 
 if __name__ == "__main__":

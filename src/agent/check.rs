@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use crate::config::GatewayConfig;
+use crate::discovery::{self, ListRequest};
+use crate::transfer::downloader::Downloader;
 
 use super::client::{ClientError, ControlClient};
 
@@ -63,4 +65,59 @@ pub fn check_state_dir(config: &GatewayConfig) -> CheckLine {
         .err()
         .map(|e| format!("not writable: {e}"));
     CheckLine { item, problem }
+}
+
+/// Checks each `[[databases]]` entry: a login and a listing.
+pub async fn check_databases(config: &GatewayConfig) -> Vec<CheckLine> {
+    let mut lines = Vec::new();
+    for entry in &config.databases {
+        let request = ListRequest {
+            db_type: entry.db_type,
+            host: entry.host.clone(),
+            port: entry.port(),
+        };
+        let item = format!("database {}", entry.endpoint());
+        let problem = match discovery::list_databases(&config.databases, &request).await {
+            Ok(listing) => {
+                lines.push(CheckLine {
+                    item: format!("{item} ({} databases)", listing.databases.len()),
+                    problem: None,
+                });
+                continue;
+            }
+            Err(e) => Some(format!("{}: {e}", e.code())),
+        };
+        lines.push(CheckLine { item, problem });
+    }
+    lines
+}
+
+/// Checks each configured target: usable now (directory, mount, server,
+/// credentials).
+pub async fn check_targets(config: &GatewayConfig) -> Vec<CheckLine> {
+    let downloader = match Downloader::new(config.transfer.clone(), &config.targets) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![CheckLine {
+                item: "targets".into(),
+                problem: Some(e.to_string()),
+            }]
+        }
+    };
+    let mut lines = Vec::new();
+    for location in downloader.locations() {
+        let Some(target) = downloader.target(location) else {
+            continue;
+        };
+        let problem = target
+            .check()
+            .await
+            .err()
+            .map(|e| format!("{}: {e}", e.code()));
+        lines.push(CheckLine {
+            item: format!("target {location}"),
+            problem,
+        });
+    }
+    lines
 }

@@ -148,10 +148,13 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     println!("ok    config {}", path.display());
     let lines = runtime()?.block_on(async {
-        vec![
+        let mut lines = vec![
             check::check_state_dir(&config),
             check::check_control_plane(&config).await,
-        ]
+        ];
+        lines.extend(check::check_databases(&config).await);
+        lines.extend(check::check_targets(&config).await);
+        lines
     });
     for line in &lines {
         println!("{line}");

@@ -78,6 +78,10 @@ def test_gateway_lifecycle_through_every_sdk(tmp_path, control):
         [after] = gateways_tea(control, identifier="db-host-1")
         assert after.backup_gateway_id == v3.backup_gateway_id
         assert after.backup_gateway_status == "STOPPED"
+
+        # No secret reaches a log.
+        for log in (gateway.log, control.log):
+            assert control.key_secret not in log.read_text(), log
     finally:
         if gateway.proc.poll() is None:
             gateway.kill()
