@@ -90,6 +90,7 @@ run() {
 }
 
 FTPD=$DBS_TEST_FTP_ROOT
+mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
 S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
 run "ftp agent" "$FTPD/agent/set.xb" "$AGENT" "$URL" ftp:/agent set.xb
 run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
