@@ -48,7 +48,9 @@ track_pid $!
 wait_for_port "$HTTP_PORT" "HTTP server"
 URL="http://127.0.0.1:$HTTP_PORT/set.xb"
 
-# rclone remotes from the environment (no config file).
+# rclone remotes from the environment (no config file). The endpoint is plain
+# HTTP; a custom CA bundle in the environment makes rclone's S3 client fail.
+unset AWS_CA_BUNDLE
 export RCLONE_CONFIG_BFTP_TYPE=ftp RCLONE_CONFIG_BFTP_HOST=127.0.0.1
 export RCLONE_CONFIG_BFTP_PORT=$DBS_TEST_FTP_PORT RCLONE_CONFIG_BFTP_USER=$DBS_TEST_FTP_USER
 RCLONE_CONFIG_BFTP_PASS=$(rclone obscure "$DBS_TEST_FTP_PASSWORD")
