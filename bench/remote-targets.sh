@@ -25,7 +25,12 @@ source scripts/lib/common.sh
 source scripts/lib/services/ftp.sh
 # shellcheck source=scripts/lib/services/s3.sh
 source scripts/lib/services/s3.sh
-cleanup() { stop_all_services; rm -rf "$DBS_TESTRUN"; }
+cleanup() {
+    local rc=$?
+    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp/server.log "$DBS_TESTRUN"/s3/server.log >&2 || true
+    stop_all_services
+    rm -rf "$DBS_TESTRUN"
+}
 trap cleanup EXIT
 
 ensure_debian_packages rclone:rclone /usr/bin/time:time
