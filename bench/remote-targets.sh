@@ -25,7 +25,12 @@ source scripts/lib/common.sh
 source scripts/lib/services/ftp.sh
 # shellcheck source=scripts/lib/services/s3.sh
 source scripts/lib/services/s3.sh
-cleanup() { stop_all_services; rm -rf "$DBS_TESTRUN"; }
+cleanup() {
+    local rc=$?
+    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp/server.log "$DBS_TESTRUN"/s3/server.log >&2 || true
+    stop_all_services
+    rm -rf "$DBS_TESTRUN"
+}
 trap cleanup EXIT
 
 ensure_debian_packages rclone:rclone /usr/bin/time:time
@@ -48,7 +53,9 @@ track_pid $!
 wait_for_port "$HTTP_PORT" "HTTP server"
 URL="http://127.0.0.1:$HTTP_PORT/set.xb"
 
-# rclone remotes from the environment (no config file).
+# rclone remotes from the environment (no config file). The endpoint is plain
+# HTTP; a custom CA bundle in the environment makes rclone's S3 client fail.
+unset AWS_CA_BUNDLE
 export RCLONE_CONFIG_BFTP_TYPE=ftp RCLONE_CONFIG_BFTP_HOST=127.0.0.1
 export RCLONE_CONFIG_BFTP_PORT=$DBS_TEST_FTP_PORT RCLONE_CONFIG_BFTP_USER=$DBS_TEST_FTP_USER
 RCLONE_CONFIG_BFTP_PASS=$(rclone obscure "$DBS_TEST_FTP_PASSWORD")
@@ -90,6 +97,7 @@ run() {
 }
 
 FTPD=$DBS_TEST_FTP_ROOT
+mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
 S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
 run "ftp agent" "$FTPD/agent/set.xb" "$AGENT" "$URL" ftp:/agent set.xb
 run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
