@@ -63,6 +63,7 @@ printf '%s\n' "$KEY_SECRET" > "$QS/access-key-secret"
 chmod 600 "$QS/access-key-secret" "$QS/access-key.json"
 
 step "writing the gateway config"
+mkdir -p "$QS/downloads"
 cat > "$QS/gateway.toml" <<TOML
 [gateway]
 identifier = "quickstart-$(hostname)"
@@ -113,7 +114,6 @@ step "the same listing from the host's own CLI: dbs-gateway list-dbs"
 "$BIN/dbs-gateway" list-dbs --config "$QS/gateway.toml" --type mysql --host 127.0.0.1 --port "$MYSQL_PORT"
 
 step "a backup set, auto-downloaded into the local target"
-mkdir -p "$QS/downloads"
 "$BIN/dbs-control" backup-plan add --data-dir "$QS/control" --plan demo-plan --db-type MySQL >/dev/null
 "$QS/venv/bin/python" scripts/quickstart/show.py enable-auto-download demo-plan
 mariadb-dump --no-defaults -h 127.0.0.1 -P "$MYSQL_PORT" -u dbs_admin -p"$MYSQL_PASSWORD" \
