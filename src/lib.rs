@@ -8,6 +8,8 @@
 //! - [`host`]: facts about this host (hostname, addresses, OS, memory, disks).
 //! - [`agent`]: the agent runtime: heartbeat, task polling, reporting, shutdown.
 //! - [`control`]: the reference control plane: HTTP server, store, actions.
+//! - [`transfer`]: backup-set downloads: HTTP range source, checksum,
+//!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
 //! - [`discovery`]: lists the databases of a local MySQL, MSSQL or Redis endpoint.
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
@@ -19,3 +21,4 @@ pub mod control;
 pub mod discovery;
 pub mod host;
 pub mod logging;
+pub mod transfer;

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod check;
 pub mod client;
 pub mod identity;
+pub mod journal;
 pub mod notify;
 pub mod runtime;
 pub mod tasks;

@@ -24,16 +24,19 @@ use crate::api::gateway::{
     self, AgentState, HeartbeatResponse, LeasedTask, PollResponse, ReportResponse, ReportStatus,
 };
 use crate::config::GatewayConfig;
-use crate::host;
+use crate::host::{self, TargetRoot};
+use crate::transfer::downloader::Downloader;
 
 use super::backoff::Backoff;
 use super::client::{ClientError, ControlClient};
 use super::identity::{self, Identity};
+use super::journal::Journal;
 use super::notify;
-use super::tasks::{self, TaskError};
+use super::tasks::{self, Outcome, TaskContext};
 
-/// Tasks run at once.
-const MAX_CONCURRENT_TASKS: usize = 4;
+/// Tasks run at once beyond the download limit, so that a get-DB-list task
+/// is not stuck behind long downloads.
+const EXTRA_TASK_SLOTS: usize = 2;
 
 /// How long running tasks get to stop after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -57,6 +60,9 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("{0}")]
     Client(#[from] ClientError),
+    /// The download machinery could not be built.
+    #[error("{0}")]
+    Transfer(#[from] crate::transfer::TransferError),
 }
 
 /// Shared by the loops.
@@ -64,6 +70,8 @@ struct Shared {
     config: GatewayConfig,
     identity: Identity,
     client: ControlClient,
+    downloader: Downloader,
+    journal: Journal,
     /// The id the control plane gave this gateway; None until registered.
     gateway_id: watch::Sender<Option<String>>,
     running: Mutex<BTreeSet<u64>>,
@@ -80,11 +88,15 @@ pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(
         source,
     })?;
     let client = ControlClient::new(&config.control, config.access_key_secret.clone())?;
+    let downloader = Downloader::new(config.transfer.clone(), &config.targets)?;
+    let journal = Journal::new(&config.gateway.state_dir);
     info!(identifier = %identity.identifier, endpoint = %client.endpoint(), "dbs-gateway starting");
     let shared = Arc::new(Shared {
         config,
         identity,
         client,
+        downloader,
+        journal,
         gateway_id: watch::Sender::new(None),
         running: Mutex::new(BTreeSet::new()),
     });
@@ -121,7 +133,7 @@ async fn send_heartbeat(
     state: AgentState,
 ) -> Result<HeartbeatResponse, ClientError> {
     let config = &shared.config;
-    let facts = host::collect(config.gateway.internet_ip.clone(), Vec::new()).await;
+    let facts = host::collect(config.gateway.internet_ip.clone(), target_roots(config)).await;
     let running: Vec<u64> = shared
         .running
         .lock()
@@ -154,6 +166,20 @@ async fn send_heartbeat(
         .client
         .call(gateway::HEARTBEAT, &params, Duration::ZERO)
         .await
+}
+
+/// The configured directory targets, whose free space the heartbeat reports.
+fn target_roots(config: &GatewayConfig) -> Vec<TargetRoot> {
+    let local = config.targets.local.as_ref().map(|t| ("local", &t.root));
+    let nas = config.targets.nas.as_ref().map(|t| ("nas", &t.root));
+    [local, nas]
+        .into_iter()
+        .flatten()
+        .map(|(location, root)| TargetRoot {
+            location: location.into(),
+            root: root.clone(),
+        })
+        .collect()
 }
 
 /// Heartbeats until shutdown; publishes the gateway id once known.
@@ -228,7 +254,9 @@ async fn watchdog_loop(shutdown: CancellationToken) {
 /// Long-polls for tasks while there is capacity, until shutdown.
 async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &CancellationToken) {
     let mut gateway_id = shared.gateway_id.subscribe();
-    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_TASKS));
+    let slots = Arc::new(Semaphore::new(
+        shared.config.transfer.max_concurrent + EXTRA_TASK_SLOTS,
+    ));
     let mut backoff = backoff();
     loop {
         let id = tokio::select! {
@@ -275,7 +303,7 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
                     );
                     workers.spawn(
                         async move {
-                            run_task(&shared, task, &cancel).await;
+                            run_task(shared, task, &cancel).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -296,57 +324,118 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
     }
 }
 
-/// Runs one task and reports how it ended.
-async fn run_task(shared: &Shared, task: LeasedTask, cancel: &CancellationToken) {
-    shared
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(task.task_id);
-    info!("task started");
-    let outcome = tasks::execute(&task.spec, &shared.config, cancel).await;
-    match &outcome {
-        Ok(_) => info!("task finished"),
-        Err(error) => warn!(code = %error.code, message = %error.message, "task failed"),
+/// Runs one task and reports how it ended; a task finished here before
+/// (its report was lost) is answered from the journal.
+async fn run_task(shared: Arc<Shared>, task: LeasedTask, cancel: &CancellationToken) {
+    let task_id = task.task_id;
+    if let Some(result) = shared.journal.finished(task_id) {
+        info!("task finished before; reporting the recorded result");
+        report_outcome(&shared, task_id, Outcome::Done(result), cancel).await;
+        return;
     }
-    report_outcome(shared, task.task_id, outcome, cancel).await;
-    shared
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&task.task_id);
+    set_running(&shared, task_id, true);
+    info!("task started");
+    let (progress, progress_rx) = watch::channel(None);
+    let reporter = tokio::spawn(report_progress(shared.clone(), task_id, progress_rx));
+    let control_host = shared
+        .client
+        .endpoint()
+        .host_str()
+        .unwrap_or_default()
+        .to_string();
+    let ctx = TaskContext {
+        config: &shared.config,
+        downloader: &shared.downloader,
+        control_host: &control_host,
+        progress,
+    };
+    let outcome = tasks::execute(&task.spec, &ctx, cancel).await;
+    drop(ctx);
+    let _ = reporter.await;
+    match &outcome {
+        Outcome::Done(result) => {
+            info!("task finished");
+            if let Err(error) = shared.journal.record(task_id, result) {
+                warn!(%error, "could not record the finished task in the state dir");
+            }
+        }
+        Outcome::Failed(error) => {
+            warn!(code = %error.code, message = %error.message, "task failed")
+        }
+        Outcome::Interrupted => {
+            info!("task interrupted by shutdown; it resumes when offered again")
+        }
+    }
+    report_outcome(&shared, task_id, outcome, cancel).await;
+    set_running(&shared, task_id, false);
+}
+
+fn set_running(shared: &Shared, task_id: u64, running: bool) {
+    let mut set = shared.running.lock().unwrap_or_else(|p| p.into_inner());
+    if running {
+        set.insert(task_id);
+    } else {
+        set.remove(&task_id);
+    }
+}
+
+/// Sends each progress update as a `running` report (which renews the
+/// lease), until the task's progress sender is dropped.
+async fn report_progress(
+    shared: Arc<Shared>,
+    task_id: u64,
+    mut progress: watch::Receiver<Option<Value>>,
+) {
+    while progress.changed().await.is_ok() {
+        let Some(update) = progress.borrow_and_update().clone() else {
+            continue;
+        };
+        let params = [
+            ("TaskId", task_id.to_string()),
+            ("Status", ReportStatus::Running.as_str().to_string()),
+            ("Progress", update.to_string()),
+        ];
+        if let Err(error) = report(&shared, &params).await {
+            tracing::debug!(%error, "progress report not delivered");
+        }
+    }
 }
 
 /// Reports the end of a task, retrying while the control plane is away.
 async fn report_outcome(
     shared: &Shared,
     task_id: u64,
-    outcome: Result<Value, TaskError>,
+    outcome: Outcome,
     cancel: &CancellationToken,
 ) {
     let mut params = vec![("TaskId", task_id.to_string())];
     match outcome {
-        Ok(result) => {
+        Outcome::Done(result) => {
             params.push(("Status", ReportStatus::Finish.as_str().into()));
             params.push(("Result", result.to_string()));
         }
-        Err(error) => {
+        Outcome::Failed(error) => {
             params.push(("Status", ReportStatus::Failed.as_str().into()));
             params.push(("ErrCode", error.code));
             params.push(("ErrMessage", error.message));
         }
+        Outcome::Interrupted => return,
     }
     let mut backoff = backoff();
     loop {
         match report(shared, &params).await {
-            Ok(_) => return,
+            Ok(_) => {
+                shared.journal.forget(task_id);
+                return;
+            }
             Err(error) if !error.is_retryable() => {
                 warn!(%error, "report refused; the task was leased elsewhere or removed");
+                shared.journal.forget(task_id);
                 return;
             }
             Err(error) => {
                 if cancel.is_cancelled() {
-                    warn!(%error, "report not delivered before shutdown; the lease will lapse and the task run again");
+                    warn!(%error, "report not delivered before shutdown; the task will be offered again and answered from the journal");
                     return;
                 }
                 tokio::select! {

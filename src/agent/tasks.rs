@@ -1,15 +1,22 @@
-//! Runs one leased task and turns its outcome into a report.
+//! Runs one leased task and says how it ended.
 //!
-//! Each task kind has an executor; an executor returns the result JSON or a
-//! [`TaskError`] with a stable code. Executors know nothing of leases or the
-//! control plane: [`super::runtime`] reports for them.
+//! Each task kind has an executor; an executor returns the result JSON, a
+//! [`TaskError`] with a stable code, or [`Outcome::Interrupted`] when the
+//! agent is shutting down (the task is then left to its lease, and offered
+//! again, resumable, after the restart). Executors know nothing of leases or
+//! the control plane: [`super::runtime`] reports for them.
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::gateway::TaskSpec;
+use crate::api::gateway::{DownloadSpec, TaskSpec};
 use crate::config::GatewayConfig;
 use crate::discovery::{self, DatabaseType, DiscoveryError, ListRequest};
+use crate::transfer::downloader::Downloader;
+use crate::transfer::error::TransferError;
+use crate::transfer::path::SetKind;
+use crate::transfer::validate::DownloadTask;
 
 /// A task that failed, with the code and message reported to the control plane.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,31 +38,58 @@ impl TaskError {
     }
 }
 
+/// How a task ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Done: the result to report.
+    Done(Value),
+    /// Failed for good: the error to report.
+    Failed(TaskError),
+    /// Stopped by shutdown at a resumable point: nothing to report.
+    Interrupted,
+}
+
+/// What executors may use.
+pub struct TaskContext<'a> {
+    /// The configuration.
+    pub config: &'a GatewayConfig,
+    /// Runs downloads within the `[transfer]` limits.
+    pub downloader: &'a Downloader,
+    /// The control plane's host: download URLs must point there unless
+    /// `transfer.allowed_url_hosts` says otherwise.
+    pub control_host: &'a str,
+    /// Where progress goes (JSON), for the runtime to report.
+    pub progress: watch::Sender<Option<Value>>,
+}
+
 /// Runs a task to its end (or to a resumable point when `cancel` fires).
 pub async fn execute(
     spec: &TaskSpec,
-    config: &GatewayConfig,
+    ctx: &TaskContext<'_>,
     cancel: &CancellationToken,
-) -> Result<Value, TaskError> {
-    let _ = cancel;
-    match spec {
+) -> Outcome {
+    let result = match spec {
         TaskSpec::GetDbList {
             database_type,
             source_endpoint_ip,
             source_endpoint_port,
         } => {
             list_databases(
-                config,
+                ctx.config,
                 database_type,
                 source_endpoint_ip,
                 *source_endpoint_port,
             )
             .await
         }
-        TaskSpec::DownloadBackupSet(_) => Err(TaskError::new(
-            "Task.Unsupported",
-            "downloading backup sets is not built into this agent yet",
-        )),
+        TaskSpec::DownloadBackupSet(download) => match download_set(download, ctx, cancel).await {
+            Err(TransferError::Cancelled) => return Outcome::Interrupted,
+            other => other.map_err(|e| TaskError::new(e.code(), e.to_string())),
+        },
+    };
+    match result {
+        Ok(value) => Outcome::Done(value),
+        Err(error) => Outcome::Failed(error),
     }
 }
 
@@ -88,6 +122,49 @@ async fn list_databases(
         )),
         Err(error) => Err(TaskError::new(error.code(), error.to_string())),
     }
+}
+
+/// Streams a backup set into its target, publishing progress as it goes.
+async fn download_set(
+    spec: &DownloadSpec,
+    ctx: &TaskContext<'_>,
+    cancel: &CancellationToken,
+) -> Result<Value, TransferError> {
+    let task = DownloadTask {
+        url: spec.url.clone(),
+        location: spec.location.clone(),
+        download_dir: spec.dir.clone(),
+        plan_id: spec.backup_plan_id.clone(),
+        kind: match spec.kind {
+            crate::api::gateway::SetKind::Full => SetKind::Full,
+            crate::api::gateway::SetKind::Increment => SetKind::Increment,
+        },
+        set_name: spec.set_name.clone(),
+        size: spec.size,
+        sha256: spec.sha256.clone(),
+    };
+    let progress = ctx.progress.clone();
+    let report = Box::new(move |p: &crate::transfer::progress::Progress| {
+        progress.send_replace(Some(json!({
+            "BytesDone": p.done,
+            "BytesTotal": p.total,
+            "Percent": p.percent,
+            "BytesPerSecond": p.rate_bytes_per_sec,
+        })));
+    });
+    let outcome = ctx
+        .downloader
+        .run(&task, ctx.control_host, report, cancel)
+        .await?;
+    Ok(json!({
+        "Location": outcome.location,
+        "Size": outcome.size,
+        "SHA256": outcome.sha256,
+        "ResumedFrom": outcome.resumed_from,
+        "Downloaded": outcome.downloaded,
+        "Attempts": outcome.attempts,
+        "ElapsedMs": outcome.elapsed.as_millis() as u64,
+    }))
 }
 
 /// A short name of the task kind, for logs.

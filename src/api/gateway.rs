@@ -167,7 +167,9 @@ pub struct DownloadSpec {
     pub backup_set_id: String,
     /// The plan it belongs to.
     pub backup_plan_id: String,
-    /// Full or increment.
+    /// Full or increment. Named `SetKind` on the wire: `Kind` is the tag
+    /// of [`TaskSpec`].
+    #[serde(rename = "SetKind")]
     pub kind: SetKind,
     /// File name of the set on the target.
     pub set_name: String,
@@ -243,5 +245,24 @@ mod tests {
         assert_eq!(json["Kind"], "GetDBList");
         assert_eq!(json["SourceEndpointIP"], "127.0.0.1");
         assert_eq!(serde_json::from_value::<TaskSpec>(json).unwrap(), spec);
+    }
+
+    #[test]
+    fn a_download_spec_round_trips() {
+        let spec = TaskSpec::DownloadBackupSet(DownloadSpec {
+            backup_set_id: "bs1".into(),
+            backup_plan_id: "p1".into(),
+            kind: SetKind::Increment,
+            set_name: "mysql-bin.000054".into(),
+            url: "http://h/sets/bs1?Expires=1&Signature=ab".into(),
+            size: 5,
+            sha256: "00".into(),
+            location: "local".into(),
+            dir: "d".into(),
+        });
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(text.matches("\"Kind\"").count(), 1, "{text}");
+        assert!(text.contains("\"SetKind\":\"increment\""), "{text}");
+        assert_eq!(serde_json::from_str::<TaskSpec>(&text).unwrap(), spec);
     }
 }

@@ -49,6 +49,20 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
+        /// Base URL of signed backup-set URLs, as gateways reach this server
+        /// (default: http:// and the listen address).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Register backup sets.
+    BackupSet {
+        #[command(subcommand)]
+        command: BackupSetCommand,
+    },
+    /// Manage backup plans.
+    BackupPlan {
+        #[command(subcommand)]
+        command: BackupPlanCommand,
     },
     /// Manage AccessKeys.
     AccessKey {
@@ -64,6 +78,47 @@ enum AccessKeyCommand {
         /// Directory of the embedded database.
         #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupSetCommand {
+    /// Copy FILE under the data dir as a set of PLAN, print it as JSON, and
+    /// queue its download when the plan's auto download is on.
+    Add {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The backup plan (created if missing).
+        #[arg(long)]
+        plan: String,
+        /// full or increment.
+        #[arg(long, value_parser = ["full", "increment"])]
+        kind: String,
+        /// File name of the set on targets (default: FILE's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Database type (default: the plan's, MySQL for a new plan).
+        #[arg(long)]
+        db_type: Option<String>,
+        /// The set's bytes.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupPlanCommand {
+    /// Create a plan (with auto download off) and print it as JSON.
+    Add {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The plan id.
+        #[arg(long)]
+        plan: String,
+        /// Database type of its sets.
+        #[arg(long, default_value = "MySQL")]
+        db_type: String,
     },
 }
 
@@ -87,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             task_lease,
             log_level,
             log_json,
+            public_url,
         } => {
             let format = if log_json {
                 LogFormat::Json
@@ -94,12 +150,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 LogFormat::Text
             };
             dbs_gateway::logging::init(&log_level, format);
+            if let Some(url) = &public_url {
+                let parsed = reqwest::Url::parse(url)
+                    .with_context(|| format!("--public-url {url:?} is not a URL"))?;
+                anyhow::ensure!(
+                    matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none(),
+                    "--public-url {url:?} must be an http(s) URL without a query"
+                );
+            }
             let settings = Settings {
                 heartbeat_interval: Duration::from_secs(heartbeat_interval.max(1)),
                 offline_after: Duration::from_secs(
                     offline_after.unwrap_or(3 * heartbeat_interval.max(1)),
                 ),
                 task_lease: Duration::from_secs(task_lease.max(1)),
+                public_url,
                 ..Settings::default()
             };
             tokio::runtime::Runtime::new()?.block_on(serve(listen, data_dir, settings))
@@ -115,22 +180,116 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::BackupSet {
+            command:
+                BackupSetCommand::Add {
+                    data_dir,
+                    plan,
+                    kind,
+                    name,
+                    db_type,
+                    file,
+                },
+        } => backup_set_add(&data_dir, &plan, &kind, name, db_type, &file),
+        Command::BackupPlan {
+            command:
+                BackupPlanCommand::Add {
+                    data_dir,
+                    plan,
+                    db_type,
+                },
+        } => {
+            use dbs_gateway::control::catalog::{names, plans};
+            names::plan_id(&plan)?;
+            names::db_type(&db_type)?;
+            let store = open_store(&data_dir)?;
+            let plan =
+                store.call_now(|c| plans::get_or_create(c, &plan, &db_type, store::now_ms()))?;
+            println!(
+                "{}",
+                serde_json::json!({ "BackupPlanId": plan.id, "DbType": plan.db_type })
+            );
+            Ok(())
+        }
     }
+}
+
+fn backup_set_add(
+    data_dir: &std::path::Path,
+    plan: &str,
+    kind: &str,
+    name: Option<String>,
+    db_type: Option<String>,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    use dbs_gateway::api::gateway::SetKind;
+    use dbs_gateway::control::catalog::sets;
+    use dbs_gateway::control::set_url;
+    let store = open_store(data_dir)?;
+    let new = sets::NewSet {
+        plan_id: plan,
+        kind: if kind == "full" {
+            SetKind::Full
+        } else {
+            SetKind::Increment
+        },
+        name: name.as_deref(),
+        db_type: db_type.as_deref(),
+        source: file,
+    };
+    let added = store.call_now(|c| {
+        let public_url = set_url::recorded_public_url(c)?;
+        Ok(sets::add(
+            c,
+            data_dir,
+            &new,
+            public_url.as_deref(),
+            store::now_ms,
+        ))
+    })??;
+    let set = &added.set;
+    let mut out = serde_json::json!({
+        "BackupSetId": set.id,
+        "BackupPlanId": set.plan_id,
+        "Kind": set.kind.as_str(),
+        "BackupSetName": set.name,
+        "DbType": set.db_type,
+        "BackupSize": set.size,
+        "SHA256": set.sha256,
+        "CreateTime": set.created_ms,
+    });
+    if let Some(queued) = added.download {
+        out["BackupSetDownloadTaskId"] = queued.download_id.to_string().into();
+        out["TaskId"] = queued.task_id.into();
+        out["BackupGatewayId"] = queued.gateway_id.into();
+    }
+    println!("{out}");
+    Ok(())
 }
 
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<store::Store> {
     store::open(data_dir).with_context(|| format!("opening the store in {}", data_dir.display()))
 }
 
-async fn serve(listen: SocketAddr, data_dir: PathBuf, settings: Settings) -> anyhow::Result<()> {
-    let plane = ControlPlane {
-        store: open_store(&data_dir)?,
-        settings: Arc::new(settings),
-        notifier: Notifier::default(),
-    };
+async fn serve(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    mut settings: Settings,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
+    let store = open_store(&data_dir)?;
+    let public_url = settings
+        .public_url
+        .get_or_insert(format!("http://{}", listener.local_addr()?))
+        .clone();
+    store.call_now(|c| dbs_gateway::control::set_url::record_public_url(c, &public_url))?;
+    let plane = ControlPlane {
+        store,
+        settings: Arc::new(settings),
+        notifier: Notifier::default(),
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "dbs-control serving");

@@ -39,6 +39,23 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
         config: PathBuf,
     },
+    /// Download one URL into a local or NAS path, resumable and verified.
+    Download {
+        /// The URL (http or https).
+        url: String,
+        /// Where to: `local:/dir`, `local:/dir/file`, `nas:/mountpoint[/file]`.
+        #[arg(long)]
+        to: String,
+        /// Expected SHA-256 (hex); the file is kept only when it matches.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Expected size in bytes (default: asked from the server with HEAD).
+        #[arg(long)]
+        size: Option<u64>,
+        /// Bandwidth limit in bytes per second, e.g. `50MiB`.
+        #[arg(long)]
+        limit: Option<bytesize::ByteSize>,
+    },
     /// List the databases of an endpoint with the credentials of gateway.toml.
     ListDbs {
         /// The configuration file (its `[[databases]]` entries are read).
@@ -65,6 +82,19 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
+        Command::Download {
+            url,
+            to,
+            sha256,
+            size,
+            limit,
+        } => download(
+            &url,
+            &to,
+            sha256.as_deref(),
+            size,
+            limit.map(|l| l.as_u64()),
+        ),
         Command::ListDbs {
             config,
             db_type,
@@ -131,6 +161,22 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn download(
+    url: &str,
+    to: &str,
+    sha256: Option<&str>,
+    size: Option<u64>,
+    limit: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    dbs_gateway::logging::init("warn", dbs_gateway::config::LogFormat::Text);
+    runtime()?.block_on(async {
+        dbs_gateway::transfer::run_download_cli(url, to, sha256, size, limit)
+            .await
+            .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `list-dbs`: one listing, printed as a table or JSON; a failure prints its

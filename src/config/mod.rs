@@ -42,6 +42,10 @@ pub struct GatewayConfig {
     pub log: LogConfig,
     /// `[[databases]]`.
     pub databases: Vec<crate::discovery::DatabaseConfig>,
+    /// `[transfer]`.
+    pub transfer: crate::transfer::config::TransferConfig,
+    /// `[targets.*]`.
+    pub targets: crate::transfer::config::TargetsConfig,
 }
 
 impl GatewayConfig {
@@ -77,6 +81,8 @@ impl GatewayConfig {
             access_key_secret,
             log: raw.log,
             databases: raw.databases,
+            transfer: raw.transfer,
+            targets: raw.targets,
         })
     }
 }

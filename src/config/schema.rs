@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{Secret, ENV_PREFIX};
 use crate::discovery::{self, DatabaseConfig};
+use crate::transfer::config::{TargetsConfig, TransferConfig};
 
 /// Default values of optional keys.
 pub mod defaults {
@@ -44,6 +45,12 @@ pub struct RawConfig {
     /// `[[databases]]`: how to log in to each database endpoint on this host.
     #[serde(default)]
     pub databases: Vec<DatabaseConfig>,
+    /// `[transfer]`: download limits and retries.
+    #[serde(default)]
+    pub transfer: TransferConfig,
+    /// `[targets.*]`: where backup sets may be written.
+    #[serde(default)]
+    pub targets: TargetsConfig,
 }
 
 /// `[gateway]`.
@@ -175,6 +182,8 @@ impl RawConfig {
             ));
         }
         problems.extend(discovery::validate_all(&self.databases));
+        problems.extend(self.transfer.validate());
+        problems.extend(self.targets.validate());
         problems
     }
 }

@@ -7,9 +7,11 @@
 pub mod actions;
 pub mod auth;
 pub mod call;
+pub mod catalog;
 pub mod gateways;
 pub mod notify;
 pub mod server;
+pub mod set_url;
 pub mod store;
 pub mod tasks;
 
@@ -28,6 +30,8 @@ pub struct Settings {
     pub poll_wait: Duration,
     /// Regions answered by DescribeRegions and accepted from gateways.
     pub regions: Vec<String>,
+    /// Base URL of signed set URLs (`--public-url`, else the listen address).
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -38,6 +42,7 @@ impl Default for Settings {
             task_lease: Duration::from_secs(60),
             poll_wait: Duration::from_secs(crate::api::gateway::MAX_POLL_WAIT_SECS),
             regions: DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect(),
+            public_url: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,10 @@ use super::{actions, store, ControlPlane};
 
 /// The router of the control plane.
 pub fn router(plane: ControlPlane) -> Router {
-    Router::new().route("/", any(rpc)).with_state(plane)
+    Router::new()
+        .route("/", any(rpc))
+        .route(super::set_url::ROUTE, get(super::set_url::serve_set))
+        .with_state(plane)
 }
 
 /// Serves until `shutdown` is cancelled, then drains open requests.

@@ -72,6 +72,7 @@ pub fn open(data_dir: &Path) -> rusqlite::Result<Store> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(SCHEMA)?;
+    super::catalog::apply_schema(&conn)?;
     Ok(Store {
         conn: Arc::new(Mutex::new(conn)),
     })

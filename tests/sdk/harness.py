@@ -55,11 +55,25 @@ class Control:
         return f"127.0.0.1:{self.port}"
 
     def start(self):
+        self.log = self.data_dir.parent / "control.log"
         self.proc = subprocess.Popen(
             [binary("dbs-control"), "serve", "--listen", self.endpoint,
-             "--data-dir", str(self.data_dir), *self.extra])
+             "--data-dir", str(self.data_dir), "--log-json", *self.extra],
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
         wait_until(lambda: _port_open(self.port), "dbs-control to listen")
         return self
+
+    def log_events(self, message):
+        """The JSON log lines of this control plane whose message is `message`."""
+        events = []
+        for line in self.log.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("message") == message:
+                events.append(event)
+        return events
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -130,3 +144,15 @@ def legacy_call(control, request, secret=None):
     request.set_endpoint(control.endpoint)
     request.set_protocol_type("http")
     return json.loads(client.do_action_with_exception(request))
+
+
+def raw_call(control, action, **params):
+    """An action through alibabacloud-dbs20190306's client, answering the raw
+    JSON body (the SDK models drop fields they do not know)."""
+    from alibabacloud_tea_openapi import utils_models
+    from darabonba.runtime import RuntimeOptions
+    request = utils_models.OpenApiRequest(query={k: str(v) for k, v in params.items()})
+    call = utils_models.Params(action=action, version="2019-03-06", protocol="HTTP", pathname="/",
+                               method="POST", auth_type="AK", style="RPC", req_body_type="formData",
+                               body_type="json")
+    return tea_client(control).call_api(call, request, RuntimeOptions())["body"]

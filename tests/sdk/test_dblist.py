@@ -11,7 +11,7 @@ import pytest
 from alibabacloud_dbs20190306 import models
 from Tea.exceptions import TeaException
 
-from harness import Control, Gateway, tea_client, wait_until
+from harness import Control, Gateway, raw_call, tea_client, wait_until
 
 REGION = "cn-hangzhou"
 
@@ -118,9 +118,7 @@ def test_mysql_details_travel_beside_the_names(setup, mysql_user):
     task_id = create(dbs, gw, "MySQL", env("DBS_TEST_MYSQL_PORT"))
     result(dbs, gw, task_id)
     # The SDK model drops fields it does not know: read the raw answer.
-    raw = dbs.call_api(
-        _params("GetDBListFromAgent"),
-        _request({"TaskId": str(task_id), "BackupGatewayId": str(gw)}), _runtime())["body"]
+    raw = raw_call(control, "GetDBListFromAgent", TaskId=task_id, BackupGatewayId=gw)
     details = {d["Name"]: d for d in raw["DbDetails"]}
     assert raw["DbList"]["dbName"] == [d["Name"] for d in raw["DbDetails"]]
     assert details[names[0]]["Tables"] == 1 and details[names[0]]["SizeBytes"] > 0
@@ -165,20 +163,3 @@ def test_unsupported_type_unknown_and_offline_gateways_are_refused(setup):
     with pytest.raises(TeaException) as refused:
         create(dbs, gw, "MySQL", 3306)
     assert refused.value.code == "BackupGateway.NotOnline"
-
-
-def _params(action):
-    from alibabacloud_tea_openapi import utils_models
-    return utils_models.Params(action=action, version="2019-03-06", protocol="HTTP", pathname="/",
-                               method="POST", auth_type="AK", style="RPC", req_body_type="formData",
-                               body_type="json")
-
-
-def _request(query):
-    from alibabacloud_tea_openapi import utils_models
-    return utils_models.OpenApiRequest(query=query)
-
-
-def _runtime():
-    from darabonba.runtime import RuntimeOptions
-    return RuntimeOptions()

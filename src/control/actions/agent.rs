@@ -114,7 +114,7 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
         if !leased.is_empty() || remaining.is_zero() {
             return Ok(to_json(&PollResponse {
                 request_id: call.request_id.clone(),
-                tasks: leased,
+                tasks: crate::control::set_url::refresh_leased(plane, leased).await?,
             }));
         }
         let _ = tokio::time::timeout(remaining.min(POLL_RECHECK), notified).await;

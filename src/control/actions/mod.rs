@@ -2,7 +2,9 @@
 //! action name to its handler.
 
 mod agent;
+mod backup_sets;
 mod dblist;
+mod downloads;
 mod gateways;
 mod regions;
 
@@ -20,6 +22,14 @@ pub async fn dispatch(plane: &ControlPlane, call: &Call) -> Result<Value, ApiErr
         "DescribeBackupGatewayList" => gateways::describe_backup_gateway_list(plane, call).await,
         "CreateGetDBListFromAgentTask" => dblist::create_task(plane, call).await,
         "GetDBListFromAgent" => dblist::get_result(plane, call).await,
+        "DescribeFullBackupList" => backup_sets::describe_full_backup_list(plane, call).await,
+        "DescribeIncrementBackupList" => {
+            backup_sets::describe_increment_backup_list(plane, call).await
+        }
+        "ModifyBackupSetDownloadRules" => downloads::modify_rules(plane, call).await,
+        "CreateFullBackupSetDownload" => downloads::create_full(plane, call).await,
+        "CreateIncrementBackupSetDownload" => downloads::create_increment(plane, call).await,
+        "DescribeBackupSetDownloadTaskList" => downloads::describe_task_list(plane, call).await,
         gateway::HEARTBEAT => agent::heartbeat(plane, call).await,
         gateway::POLL_TASKS => agent::poll_tasks(plane, call).await,
         gateway::REPORT_TASK => agent::report_task(plane, call).await,

@@ -1,0 +1,104 @@
+//! The backup-set catalog of dbs-control: backup plans with their download
+//! rules, backup sets (their bytes kept under the data dir), and download
+//! records (manual URLs, or agent tasks queued in [`super::tasks`]).
+//!
+//! Tables live in the control plane's SQLite file beside the lead's; this
+//! module owns only its own tables and reads the `tasks` table to show a
+//! download's live state. Never imports `agent`.
+
+pub mod downloads;
+pub mod names;
+pub mod plans;
+pub mod sets;
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS catalog_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS backup_plans (
+    id TEXT PRIMARY KEY,
+    db_type TEXT NOT NULL,
+    open_auto_download INTEGER NOT NULL DEFAULT 0,
+    gateway_id INTEGER REFERENCES gateways(id),
+    full_data_format TEXT NOT NULL DEFAULT 'Native',
+    increment_data_format TEXT NOT NULL DEFAULT 'Native',
+    download_dir TEXT NOT NULL DEFAULT '',
+    target_type TEXT NOT NULL DEFAULT 'agent',
+    location TEXT NOT NULL DEFAULT 'local',
+    rules_changed_ms INTEGER,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS backup_sets (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    plan_id TEXT NOT NULL REFERENCES backup_plans(id),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    db_type TEXT NOT NULL,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS backup_sets_plan ON backup_sets(plan_id, kind, seq);
+CREATE TABLE IF NOT EXISTS set_downloads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    set_id TEXT NOT NULL REFERENCES backup_sets(id),
+    plan_id TEXT NOT NULL,
+    way TEXT NOT NULL,
+    data_format TEXT NOT NULL,
+    target_type TEXT NOT NULL,
+    location TEXT,
+    dir TEXT,
+    gateway_id INTEGER,
+    task_id INTEGER REFERENCES tasks(id),
+    client_token TEXT UNIQUE,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS set_downloads_plan ON set_downloads(plan_id, id);
+"#;
+
+/// Creates the catalog's tables if missing; called by `store::open`.
+pub fn apply_schema(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}
+
+/// A value of the catalog's key/value table.
+pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT value FROM catalog_meta WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Sets a value of the catalog's key/value table.
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO catalog_meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+    .map(|_| ())
+}
+
+/// Stores `value` under `key` unless a value is there, and returns the one
+/// that is kept (so two processes racing agree on one).
+pub fn meta_or_insert(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<String> {
+    conn.execute(
+        "INSERT OR IGNORE INTO catalog_meta (key, value) VALUES (?1, ?2)",
+        (key, value),
+    )?;
+    conn.query_row(
+        "SELECT value FROM catalog_meta WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+}

@@ -1,0 +1,263 @@
+//! The values a user gives the catalog, checked before they are stored: plan
+//! ids, set names, download dirs, target locations and data formats.
+//!
+//! A download dir and a set name end up in a path on a database host, so
+//! they follow the agent's own rules (no `..` or `.`, no absolute path, no
+//! backslash, no control character, no empty component, components of at
+//! most 255 bytes): a rule the agent would refuse is refused here first.
+
+/// Target locations of `BackupSetDownloadTargetTypeLocation`.
+pub const LOCATIONS: [&str; 4] = ["local", "nas", "ftp", "minio"];
+
+/// The one data format dbs-control serves: the bytes as registered.
+pub const NATIVE: &str = "Native";
+
+/// Data formats the API names; only [`NATIVE`] is served.
+pub const DATA_FORMATS: [&str; 4] = ["Native", "SQL", "CSV", "JSON"];
+
+const MAX_COMPONENT_BYTES: usize = 255;
+const MAX_ID_CHARS: usize = 64;
+
+/// Why a value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Empty, or an empty path component.
+    #[error("{field}: empty name or empty path component in {value:?}")]
+    Empty { field: &'static str, value: String },
+    /// Starts with `/`, `\` or a drive letter.
+    #[error("{field}: absolute path {value:?} is not allowed")]
+    Absolute { field: &'static str, value: String },
+    /// A `..` or `.` component.
+    #[error("{field}: path traversal component in {value:?}")]
+    Traversal { field: &'static str, value: String },
+    /// A control character, a backslash, or (in a single name) a `/`.
+    #[error("{field}: control character, backslash or slash in {value:?}")]
+    BadCharacter { field: &'static str, value: String },
+    /// Too long.
+    #[error("{field}: longer than {max} bytes")]
+    TooLong { field: &'static str, max: usize },
+    /// Not one of the accepted values.
+    #[error("{field}: {value:?} is not one of {accepted}")]
+    NotAccepted {
+        field: &'static str,
+        value: String,
+        accepted: String,
+    },
+}
+
+impl NameError {
+    /// Stable error code.
+    pub fn code(&self) -> String {
+        let field = match self {
+            NameError::Empty { field, .. }
+            | NameError::Absolute { field, .. }
+            | NameError::Traversal { field, .. }
+            | NameError::BadCharacter { field, .. }
+            | NameError::TooLong { field, .. }
+            | NameError::NotAccepted { field, .. } => field,
+        };
+        format!("InvalidParameter.{field}")
+    }
+
+    /// A bad value stays bad.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+
+    /// As an API error (400).
+    pub fn to_api(&self) -> crate::api::ApiError {
+        crate::api::ApiError::new(400, self.code(), self.to_string())
+    }
+}
+
+/// A plan id: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+pub fn plan_id(value: &str) -> Result<&str, NameError> {
+    const FIELD: &str = "BackupPlanId";
+    if value.is_empty() {
+        return Err(NameError::Empty {
+            field: FIELD,
+            value: value.into(),
+        });
+    }
+    if value.len() > MAX_ID_CHARS {
+        return Err(NameError::TooLong {
+            field: FIELD,
+            max: MAX_ID_CHARS,
+        });
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(NameError::NotAccepted {
+            field: FIELD,
+            value: value.into(),
+            accepted: "letters, digits, '_' and '-'".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// A database type: 1 to 32 ASCII letters and digits (MySQL, MSSQL, …).
+pub fn db_type(value: &str) -> Result<&str, NameError> {
+    if value.is_empty() || value.len() > 32 || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(NameError::NotAccepted {
+            field: "DbType",
+            value: value.into(),
+            accepted: "1 to 32 letters and digits, such as MySQL".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// One file name (a set name): a single safe path component.
+pub fn set_name(value: &str) -> Result<&str, NameError> {
+    const FIELD: &str = "BackupSetName";
+    if value.contains('/') {
+        return Err(NameError::BadCharacter {
+            field: FIELD,
+            value: value.into(),
+        });
+    }
+    component(FIELD, value, value)?;
+    Ok(value)
+}
+
+/// A `BackupSetDownloadDir`: one or more safe components joined by `/`.
+pub fn download_dir(value: &str) -> Result<&str, NameError> {
+    const FIELD: &str = "BackupSetDownloadDir";
+    let bytes = value.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    if value.starts_with('/') || value.starts_with('\\') || drive {
+        return Err(NameError::Absolute {
+            field: FIELD,
+            value: value.into(),
+        });
+    }
+    for part in value.split('/') {
+        component(FIELD, value, part)?;
+    }
+    Ok(value)
+}
+
+fn component(field: &'static str, whole: &str, part: &str) -> Result<(), NameError> {
+    if part.is_empty() {
+        return Err(NameError::Empty {
+            field,
+            value: whole.into(),
+        });
+    }
+    if part == ".." || part == "." {
+        return Err(NameError::Traversal {
+            field,
+            value: whole.into(),
+        });
+    }
+    if part.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(NameError::BadCharacter {
+            field,
+            value: whole.into(),
+        });
+    }
+    if part.len() > MAX_COMPONENT_BYTES {
+        return Err(NameError::TooLong {
+            field,
+            max: MAX_COMPONENT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// A target location, `local` when absent.
+pub fn location(value: Option<&str>) -> Result<&'static str, NameError> {
+    let value = value.unwrap_or("local");
+    LOCATIONS
+        .into_iter()
+        .find(|l| *l == value)
+        .ok_or_else(|| NameError::NotAccepted {
+            field: "BackupSetDownloadTargetTypeLocation",
+            value: value.into(),
+            accepted: LOCATIONS.join(", "),
+        })
+}
+
+/// A data format parameter: `Native` when absent; the other formats the API
+/// names are refused, since dbs-control serves the bytes as registered.
+pub fn data_format(field: &'static str, value: Option<&str>) -> Result<&'static str, NameError> {
+    match value {
+        None => Ok(NATIVE),
+        Some(v) if v.eq_ignore_ascii_case(NATIVE) => Ok(NATIVE),
+        Some(v) => {
+            let why = if DATA_FORMATS.iter().any(|f| f.eq_ignore_ascii_case(v)) {
+                "Native (dbs-control serves sets as they were registered, without conversion)"
+            } else {
+                "Native"
+            };
+            Err(NameError::NotAccepted {
+                field,
+                value: v.into(),
+                accepted: why.into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_dirs_follow_the_agents_rules() {
+        assert!(download_dir("backups/db1").is_ok());
+        assert!(download_dir("a").is_ok());
+        for (bad, code) in [
+            ("", "Empty"),
+            ("a//b", "Empty"),
+            ("a/", "Empty"),
+            ("/etc", "Absolute"),
+            ("\\x", "Absolute"),
+            ("C:x", "Absolute"),
+            ("a/../b", "Traversal"),
+            ("..", "Traversal"),
+            ("./a", "Traversal"),
+            ("a\nb", "BadCharacter"),
+            ("a\\b", "BadCharacter"),
+            ("a\u{7f}", "BadCharacter"),
+        ] {
+            let err = download_dir(bad).unwrap_err();
+            assert!(format!("{err:?}").starts_with(code), "{bad:?}: {err:?}");
+            assert_eq!(err.code(), "InvalidParameter.BackupSetDownloadDir");
+        }
+        assert!(matches!(
+            download_dir(&"x".repeat(256)),
+            Err(NameError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn set_names_are_one_component() {
+        assert!(set_name("mysql-bin.000054").is_ok());
+        assert!(set_name("a/b").is_err());
+        assert!(set_name("..").is_err());
+        assert!(set_name("").is_err());
+    }
+
+    #[test]
+    fn plan_ids_are_plain() {
+        assert!(plan_id("dbs1abc_-").is_ok());
+        assert!(plan_id("a b").is_err());
+        assert!(plan_id("").is_err());
+        assert!(plan_id(&"p".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn only_known_locations_and_native_format() {
+        assert_eq!(location(None), Ok("local"));
+        assert_eq!(location(Some("minio")), Ok("minio"));
+        assert!(location(Some("s3")).is_err());
+        assert_eq!(data_format("FullDataFormat", None), Ok("Native"));
+        assert_eq!(data_format("FullDataFormat", Some("native")), Ok("Native"));
+        let err = data_format("FullDataFormat", Some("CSV")).unwrap_err();
+        assert_eq!(err.code(), "InvalidParameter.FullDataFormat");
+    }
+}

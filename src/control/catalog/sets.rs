@@ -1,0 +1,423 @@
+//! Backup sets: their bytes copied under `{data dir}/sets/{BackupSetId}`
+//! (size and SHA-256 computed on the way in; written to a temporary name,
+//! fsynced, renamed), their records, and the listing behind
+//! DescribeFullBackupList and DescribeIncrementBackupList.
+//!
+//! Adding a set to a plan whose auto download is on queues a download task
+//! for the plan's gateway in the same transaction (see [`super::downloads`]).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Row};
+use sha2::{Digest, Sha256};
+
+use crate::api::gateway::SetKind;
+
+use super::{downloads, names, plans};
+
+/// Folder of set files inside the data dir.
+pub const SETS_DIR: &str = "sets";
+
+/// Copy buffer: the memory a copy uses, whatever the set's size.
+const COPY_BUFFER: usize = 1 << 20;
+
+/// A registered backup set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSet {
+    /// `BackupSetId`.
+    pub id: String,
+    /// The plan.
+    pub plan_id: String,
+    /// Full or increment.
+    pub kind: SetKind,
+    /// File name (e.g. `mysql-bin.000054`).
+    pub name: String,
+    /// Database type.
+    pub db_type: String,
+    /// File path relative to the data dir.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// When the copy began, ms since the epoch.
+    pub start_ms: i64,
+    /// When the copy ended, ms since the epoch.
+    pub end_ms: i64,
+    /// When the record was made, ms since the epoch.
+    pub created_ms: i64,
+}
+
+impl BackupSet {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let kind: String = row.get("kind")?;
+        Ok(BackupSet {
+            id: row.get("id")?,
+            plan_id: row.get("plan_id")?,
+            kind: if kind == "full" {
+                SetKind::Full
+            } else {
+                SetKind::Increment
+            },
+            name: row.get("name")?,
+            db_type: row.get("db_type")?,
+            file: row.get("file")?,
+            size: row.get::<_, i64>("size")? as u64,
+            sha256: row.get("sha256")?,
+            start_ms: row.get("start_ms")?,
+            end_ms: row.get("end_ms")?,
+            created_ms: row.get("created_ms")?,
+        })
+    }
+
+    /// The job id shown for incremental sets (`BackupSetJobId`): the set id.
+    pub fn job_id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Why a set could not be added. Nothing is kept when adding fails.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    /// A plan id, set name or type is not acceptable.
+    #[error(transparent)]
+    Name(#[from] names::NameError),
+    /// The source file cannot be read.
+    #[error("reading {path}: {source}")]
+    Source {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The copy under the data dir failed (disk full, permissions).
+    #[error("writing {path}: {source}")]
+    Copy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The plan's database type differs from the one given.
+    #[error("plan {plan} holds {existing} sets, not {given}")]
+    DbTypeMismatch {
+        plan: String,
+        existing: String,
+        given: String,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] rusqlite::Error),
+}
+
+impl AddError {
+    /// Stable error code.
+    pub fn code(&self) -> String {
+        match self {
+            AddError::Name(e) => e.code(),
+            AddError::Source { .. } => "BackupSet.SourceUnreadable".into(),
+            AddError::Copy { .. } => "BackupSet.CopyFailed".into(),
+            AddError::DbTypeMismatch { .. } => "InvalidParameter.DbType".into(),
+            AddError::Store(_) => "InternalError".into(),
+        }
+    }
+
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AddError::Copy { .. } | AddError::Store(_))
+    }
+}
+
+/// What to add.
+#[derive(Debug, Clone)]
+pub struct NewSet<'a> {
+    /// The plan (created if missing).
+    pub plan_id: &'a str,
+    /// Full or increment.
+    pub kind: SetKind,
+    /// File name on targets; the source's file name when `None`.
+    pub name: Option<&'a str>,
+    /// Database type; the plan's (or MySQL for a new plan) when `None`.
+    pub db_type: Option<&'a str>,
+    /// The file to copy.
+    pub source: &'a Path,
+}
+
+/// A set just added, and the download queued for it if any.
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// The set.
+    pub set: BackupSet,
+    /// The auto download queued, if the plan's rules asked for one.
+    pub download: Option<downloads::Queued>,
+}
+
+/// Copies `new.source` under `data_dir`, records the set and, if the plan's
+/// auto download is on, queues a task for its gateway with a URL on
+/// `public_url` (see [`crate::control::set_url`]).
+pub fn add(
+    conn: &mut Connection,
+    data_dir: &Path,
+    new: &NewSet<'_>,
+    public_url: Option<&str>,
+    now_ms: impl Fn() -> i64,
+) -> Result<Added, AddError> {
+    names::plan_id(new.plan_id)?;
+    let name = match new.name {
+        Some(name) => name.to_string(),
+        None => new
+            .source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    names::set_name(&name)?;
+    if let Some(t) = new.db_type {
+        names::db_type(t)?;
+    }
+    let existing = plans::get(conn, new.plan_id)?;
+    if let (Some(plan), Some(given)) = (&existing, new.db_type) {
+        if !plan.db_type.eq_ignore_ascii_case(given) {
+            return Err(AddError::DbTypeMismatch {
+                plan: plan.id.clone(),
+                existing: plan.db_type.clone(),
+                given: given.into(),
+            });
+        }
+    }
+    let id = new_set_id();
+    let file = format!("{SETS_DIR}/{id}");
+    let start_ms = now_ms();
+    let (size, sha256) = copy_in(new.source, &data_dir.join(SETS_DIR), &id)?;
+    let end_ms = now_ms();
+    let recorded = (|| -> Result<Added, AddError> {
+        let tx = conn.transaction()?;
+        let db_type = new.db_type.unwrap_or("MySQL");
+        let plan = plans::get_or_create(&tx, new.plan_id, db_type, end_ms)?;
+        tx.execute(
+            "INSERT INTO backup_sets (id, plan_id, kind, name, db_type, file, size, sha256,
+                 start_ms, end_ms, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            rusqlite::params![
+                id,
+                plan.id,
+                new.kind.as_str(),
+                name,
+                plan.db_type,
+                file,
+                size as i64,
+                sha256,
+                start_ms,
+                end_ms
+            ],
+        )?;
+        let set = get(&tx, &id)?.expect("the set just inserted");
+        let download = downloads::queue_auto(&tx, &plan, &set, public_url, end_ms)?;
+        tx.commit()?;
+        Ok(Added { set, download })
+    })();
+    if recorded.is_err() {
+        let _ = std::fs::remove_file(data_dir.join(&file));
+    }
+    recorded
+}
+
+fn new_set_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!(
+        "bs{}",
+        Alphanumeric
+            .sample_string(&mut rand::rng(), 10)
+            .to_ascii_lowercase()
+    )
+}
+
+/// Streams `source` into `{dir}/{id}` through a temporary name, returning
+/// its size and SHA-256 (hex). On any failure no file is left behind.
+fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<(u64, String), AddError> {
+    let source_err = |e| AddError::Source {
+        path: source.to_path_buf(),
+        source: e,
+    };
+    let mut input = File::open(source).map_err(source_err)?;
+    if !input.metadata().map_err(source_err)?.is_file() {
+        return Err(source_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| AddError::Copy {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let part = dir.join(format!(".{id}.part"));
+    let target = dir.join(id);
+    let copied = (|| -> Result<(u64, String), AddError> {
+        let copy_err = |e| AddError::Copy {
+            path: part.clone(),
+            source: e,
+        };
+        let mut output = File::create(&part).map_err(copy_err)?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; COPY_BUFFER];
+        let mut size = 0u64;
+        loop {
+            let n = match input.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(source_err(e)),
+            };
+            hasher.update(&buffer[..n]);
+            output.write_all(&buffer[..n]).map_err(copy_err)?;
+            size += n as u64;
+        }
+        output.sync_all().map_err(copy_err)?;
+        drop(output);
+        std::fs::rename(&part, &target).map_err(copy_err)?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(copy_err)?;
+        Ok((size, hex::encode(hasher.finalize())))
+    })();
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    copied
+}
+
+/// A set by id.
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<BackupSet>> {
+    conn.query_row(
+        "SELECT * FROM backup_sets WHERE id = ?1",
+        [id],
+        BackupSet::from_row,
+    )
+    .optional()
+}
+
+/// Which sets of a plan to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this set.
+    pub set_id: Option<String>,
+    /// Only sets that started at or after this time, ms.
+    pub start_from_ms: Option<i64>,
+    /// Only sets that ended at or before this time, ms.
+    pub end_until_ms: Option<i64>,
+}
+
+/// One page of a plan's sets of one kind, newest first, and the total.
+pub fn list(
+    conn: &Connection,
+    plan_id: &str,
+    kind: SetKind,
+    filter: &Filter,
+    page_num: usize,
+    page_size: usize,
+) -> rusqlite::Result<(Vec<BackupSet>, usize)> {
+    const WHERE: &str = "WHERE plan_id = ?1 AND kind = ?2
+        AND (?3 IS NULL OR id = ?3)
+        AND (?4 IS NULL OR start_ms >= ?4)
+        AND (?5 IS NULL OR end_ms <= ?5)";
+    let args = rusqlite::params![
+        plan_id,
+        kind.as_str(),
+        filter.set_id,
+        filter.start_from_ms,
+        filter.end_until_ms
+    ];
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM backup_sets {WHERE}"),
+        args,
+        |r| r.get(0),
+    )?;
+    let offset = page_num.saturating_mul(page_size).min(i64::MAX as usize) as i64;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT * FROM backup_sets {WHERE} ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
+    ))?;
+    let rows = stmt.query_map(
+        rusqlite::params![
+            plan_id,
+            kind.as_str(),
+            filter.set_id,
+            filter.start_from_ms,
+            filter.end_until_ms,
+            page_size as i64,
+            offset
+        ],
+        BackupSet::from_row,
+    )?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total as usize))
+}
+
+/// The data dir of an open store: the folder of its database file.
+pub fn data_dir_of(conn: &Connection) -> Option<PathBuf> {
+    conn.path()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::store;
+
+    #[test]
+    fn a_set_is_copied_hashed_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(&dir.path().join("data")).unwrap();
+        let source = dir.path().join("mysql-bin.000054");
+        std::fs::write(&source, b"abc").unwrap();
+        let added = store
+            .call_now(|c| {
+                let data_dir = data_dir_of(c).unwrap();
+                let new = NewSet {
+                    plan_id: "p1",
+                    kind: SetKind::Increment,
+                    name: None,
+                    db_type: None,
+                    source: &source,
+                };
+                Ok(add(c, &data_dir, &new, None, store::now_ms).unwrap())
+            })
+            .unwrap();
+        assert_eq!(added.set.name, "mysql-bin.000054");
+        assert_eq!(added.set.size, 3);
+        assert_eq!(
+            added.set.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(added.download.is_none());
+        let stored = dir.path().join("data").join(&added.set.file);
+        assert_eq!(std::fs::read(stored).unwrap(), b"abc");
+        let (page, total) = store
+            .call_now(|c| list(c, "p1", SetKind::Increment, &Filter::default(), 0, 30))
+            .unwrap();
+        assert_eq!((page.len(), total), (1, 1));
+        let (full, _) = store
+            .call_now(|c| list(c, "p1", SetKind::Full, &Filter::default(), 0, 30))
+            .unwrap();
+        assert!(full.is_empty());
+    }
+
+    #[test]
+    fn a_missing_source_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        let err = store
+            .call_now(|c| {
+                let new = NewSet {
+                    plan_id: "p1",
+                    kind: SetKind::Full,
+                    name: Some("x"),
+                    db_type: None,
+                    source: &dir.path().join("absent"),
+                };
+                Ok(add(c, dir.path(), &new, None, store::now_ms).unwrap_err())
+            })
+            .unwrap();
+        assert_eq!(err.code(), "BackupSet.SourceUnreadable");
+        let sets = dir.path().join(SETS_DIR);
+        assert!(!sets.exists() || std::fs::read_dir(sets).unwrap().next().is_none());
+        assert!(store.call_now(|c| plans::get(c, "p1")).unwrap().is_none());
+    }
+}

@@ -1,0 +1,164 @@
+//! The one-shot download command (`dbs-gateway download URL --to
+//! local:/path`): one URL into a local or NAS path, with a progress bar
+//! when stderr is a terminal, and Ctrl-C keeping the partial for a rerun.
+//!
+//! `--to KIND:PATH`: when PATH is an existing directory the file is named
+//! after the URL's last path segment; otherwise PATH is the file and its
+//! directory is the target root. For `nas:` that root must be a mount point.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use super::config::TransferConfig;
+use super::downloader::{http_client, options_from};
+use super::error::TransferError;
+use super::path::RelPath;
+use super::pipeline::{self, DownloadOutcome, Job};
+use super::progress::{Progress, ProgressFn};
+use super::sinks::local::LocalTarget;
+use super::sinks::nas::NasTarget;
+use super::sinks::Target;
+use super::source::HttpSource;
+use super::throttle::Throttle;
+use super::validate::{check_url, parse_sha256, ValidateError};
+
+/// Downloads `url` to `to` (`local:/path` or `nas:/path`), verifying
+/// `sha256` (hex) and `size` when given, at most `bandwidth_limit` bytes per
+/// second. Prints `SHA256  PATH` on stdout when done, a summary on stderr.
+pub async fn run_download_cli(
+    url: &str,
+    to: &str,
+    sha256: Option<&str>,
+    size: Option<u64>,
+    bandwidth_limit: Option<u64>,
+) -> Result<DownloadOutcome, TransferError> {
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let url = check_url(url, &[], &host)?;
+    let expected = sha256.map(parse_sha256).transpose()?;
+    let (kind, root, name) = destination(to, &url)?;
+    let target: Box<dyn Target> = match kind {
+        "nas" => Box::new(NasTarget::new(&root)),
+        _ => Box::new(LocalTarget::new(&root)),
+    };
+    let config = TransferConfig::default();
+    let throttle = bandwidth_limit
+        .filter(|&b| b > 0)
+        .map(|b| Arc::new(Throttle::new(b)));
+    let terminal = std::io::stderr().is_terminal();
+    let mut options = options_from(&config, throttle);
+    if terminal {
+        options.progress_interval = Duration::from_millis(200);
+    }
+    let (progress, bar) = progress_reporter(terminal);
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let job = Job {
+        source: HttpSource::new(http_client(&config)?, url),
+        target: target.as_ref(),
+        path: name,
+        size,
+        sha256: expected,
+    };
+    let result = pipeline::download(job, &options, progress, &cancel).await;
+    ctrl_c.abort();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = result?;
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "{} bytes in {:.2} s ({:.1} MB/s), {} resumed, {} downloaded, {} request(s)",
+        outcome.size,
+        secs,
+        outcome.downloaded as f64 / secs / 1e6,
+        outcome.resumed_from,
+        outcome.downloaded,
+        outcome.attempts
+    );
+    println!("{}  {}", outcome.sha256, outcome.location);
+    Ok(outcome)
+}
+
+/// Splits `KIND:PATH` into the target kind, its root and the file's name.
+fn destination(
+    to: &str,
+    url: &reqwest::Url,
+) -> Result<(&'static str, PathBuf, RelPath), TransferError> {
+    let bad = || ValidateError::UnknownLocation {
+        location: to.to_owned(),
+        configured: "local:/path, nas:/path".into(),
+    };
+    let (kind, path) = to.split_once(':').ok_or_else(bad)?;
+    let kind = match kind {
+        "local" => "local",
+        "nas" => "nas",
+        _ => return Err(bad().into()),
+    };
+    let path = Path::new(path);
+    if !path.is_absolute() {
+        return Err(ValidateError::Path(super::path::PathError::Absolute {
+            field: "--to",
+            value: format!("{} (must be absolute)", path.display()),
+        })
+        .into());
+    }
+    if path.is_dir() {
+        let last = url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .unwrap_or_default();
+        let decoded = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
+        let name = RelPath::component("URL file name", &decoded).map_err(ValidateError::Path)?;
+        return Ok((kind, path.to_path_buf(), name));
+    }
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy())
+        .unwrap_or_default();
+    let name = RelPath::component("--to file name", &file).map_err(ValidateError::Path)?;
+    let root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    Ok((kind, root, name))
+}
+
+/// A progress bar on a terminal; plain lines on stderr otherwise.
+fn progress_reporter(terminal: bool) -> (ProgressFn, Option<ProgressBar>) {
+    if terminal {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {percent}% {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let handle = bar.clone();
+        let report = Box::new(move |p: &Progress| {
+            handle.set_length(p.total);
+            handle.set_position(p.done);
+        });
+        (report, Some(bar))
+    } else {
+        let report = Box::new(|p: &Progress| {
+            eprintln!(
+                "{} / {} bytes ({:.1}%), {:.1} MB/s",
+                p.done,
+                p.total,
+                p.percent,
+                p.rate_bytes_per_sec as f64 / 1e6
+            );
+        });
+        (report, None)
+    }
+}

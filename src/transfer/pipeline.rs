@@ -1,0 +1,375 @@
+//! One download: HTTP source → SHA-256 → throttle → sink, in bounded
+//! memory, resumed from what the sink holds, retried with backoff, and
+//! committed only when size and checksum match.
+//!
+//! Memory: one HTTP chunk is in flight at a time; the next is read only
+//! after the sink accepted the previous one, so RSS does not grow with the
+//! size of the set.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::error::TransferError;
+use super::path::RelPath;
+use super::progress::{ProgressFn, ProgressMeter};
+use super::sinks::{SinkError, SinkWriter, Target};
+use super::source::{HttpSource, SourceError};
+use super::throttle::Throttle;
+
+/// What to download and where.
+pub struct Job<'a> {
+    /// Where the bytes come from.
+    pub source: HttpSource,
+    /// Where they go.
+    pub target: &'a dyn Target,
+    /// Path inside the target.
+    pub path: RelPath,
+    /// Size of the set; `None` asks the server (`HEAD`).
+    pub size: Option<u64>,
+    /// Expected SHA-256; `None` only computes it.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// How failures are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Failed attempts in a row (no byte gained) before giving up.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubles each time.
+    pub initial_backoff: Duration,
+    /// Longest wait.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `n` (1-based): exponential, capped, with
+    /// jitter between half and all of it so many agents do not retry in step.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << n.saturating_sub(1).min(20));
+        let cap = exp.min(self.max_backoff);
+        let jitter = rand::rng().random_range(0.5..=1.0);
+        cap.mul_f64(jitter)
+    }
+}
+
+/// Knobs of a download.
+pub struct Options {
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Time between progress reports.
+    pub progress_interval: Duration,
+    /// Shared bandwidth limit, if any.
+    pub throttle: Option<Arc<Throttle>>,
+}
+
+/// A finished download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadOutcome {
+    /// Where the set is now (`local:/srv/…`).
+    pub location: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the set, lower-case hex.
+    pub sha256: String,
+    /// Bytes found in a partial from an earlier attempt and kept.
+    pub resumed_from: u64,
+    /// Bytes received over HTTP by this call.
+    pub downloaded: u64,
+    /// HTTP requests made for the body.
+    pub attempts: u32,
+    /// Wall time of the call.
+    pub elapsed: Duration,
+}
+
+/// State of one download between attempts.
+struct Run<'a> {
+    source: &'a HttpSource,
+    writer: Box<dyn SinkWriter>,
+    hasher: Sha256,
+    meter: ProgressMeter,
+    validator: Option<String>,
+    throttle: Option<Arc<Throttle>>,
+    size: u64,
+    downloaded: u64,
+}
+
+/// Runs `job` to the end: committed, failed, or cancelled. On failure and
+/// cancellation the partial is kept when it can be resumed (see
+/// `TransferError::keeps_partial`), and never appears at the final name.
+pub async fn download(
+    job: Job<'_>,
+    options: &Options,
+    progress: ProgressFn,
+    cancel: &CancellationToken,
+) -> Result<DownloadOutcome, TransferError> {
+    let started = Instant::now();
+    let location = job.target.describe(&job.path);
+    job.target.check().await?;
+    let size = match job.size {
+        Some(size) => size,
+        None => job.source.size().await?,
+    };
+    let mut writer = job.target.open(&job.path, size).await?;
+    if let Err(e) = ensure_room(job.target, &location, size - writer.offset()).await {
+        abort(writer, false).await;
+        return Err(e);
+    }
+    let mut hasher = Sha256::new();
+    let resumed_from = match resume_hash(writer.as_mut(), &mut hasher, cancel).await {
+        Ok(n) => n,
+        Err(e) => {
+            abort(writer, e.keeps_partial()).await;
+            return Err(e);
+        }
+    };
+    tracing::info!(%location, url = job.source.shown(), size, resumed_from, "download starts");
+    let mut run = Run {
+        source: &job.source,
+        writer,
+        hasher,
+        meter: ProgressMeter::new(progress, options.progress_interval, size),
+        validator: None,
+        throttle: options.throttle.clone(),
+        size,
+        downloaded: 0,
+    };
+    run.meter.reset_to(resumed_from);
+    let attempts = match run.fetch_all(&options.retry, cancel).await {
+        Ok(attempts) => attempts,
+        Err(e) => {
+            abort(run.writer, e.keeps_partial()).await;
+            return Err(e);
+        }
+    };
+    let actual = hex::encode(run.hasher.finalize());
+    if let Some(expected) = job.sha256.map(hex::encode) {
+        if expected != actual {
+            abort(run.writer, false).await;
+            return Err(TransferError::ChecksumMismatch {
+                location,
+                expected,
+                actual,
+            });
+        }
+    }
+    run.writer.commit().await?;
+    run.meter.finish();
+    let outcome = DownloadOutcome {
+        location,
+        size,
+        sha256: actual,
+        resumed_from,
+        downloaded: run.downloaded,
+        attempts,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(location = %outcome.location, downloaded = outcome.downloaded,
+        attempts, secs = outcome.elapsed.as_secs_f64(), "download committed");
+    Ok(outcome)
+}
+
+/// Refuses early when the target reports less room than `needed`.
+async fn ensure_room(
+    target: &dyn Target,
+    location: &str,
+    needed: u64,
+) -> Result<(), TransferError> {
+    match target.free_space().await? {
+        Some(available) if available < needed => Err(SinkError::NoSpace {
+            target: target.kind(),
+            location: location.to_owned(),
+            needed,
+            available,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Hashes the partial's bytes, or restarts the writer when the target
+/// cannot read them back (or reading fails). Returns the bytes kept.
+async fn resume_hash(
+    writer: &mut dyn SinkWriter,
+    hasher: &mut Sha256,
+    cancel: &CancellationToken,
+) -> Result<u64, TransferError> {
+    if writer.offset() == 0 {
+        return Ok(0);
+    }
+    let Some(mut stream) = writer.read_back().await.unwrap_or(None) else {
+        writer.restart().await?;
+        return Ok(0);
+    };
+    let mut seen = 0u64;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+            next = stream.next() => next,
+        };
+        match next {
+            Some(Ok(chunk)) => {
+                hasher.update(&chunk);
+                seen += chunk.len() as u64;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the partial back; starting over");
+                break;
+            }
+            None => break,
+        }
+    }
+    if seen != writer.offset() {
+        *hasher = Sha256::new();
+        writer.restart().await?;
+        return Ok(0);
+    }
+    Ok(seen)
+}
+
+/// Aborts a writer after a failure; an error here is only logged, the
+/// original failure is what the caller reports.
+async fn abort(writer: Box<dyn SinkWriter>, keep_partial: bool) {
+    if let Err(e) = writer.abort(keep_partial).await {
+        tracing::warn!(error = %e, keep_partial, "cannot clean up the partial");
+    }
+}
+
+impl Run<'_> {
+    /// Requests until the writer holds `size` bytes; returns the number of
+    /// requests made.
+    async fn fetch_all(
+        &mut self,
+        retry: &RetryPolicy,
+        cancel: &CancellationToken,
+    ) -> Result<u32, TransferError> {
+        let mut attempts = 0u32;
+        let mut failures = 0u32;
+        while self.writer.offset() < self.size {
+            attempts += 1;
+            let before = self.writer.offset();
+            let err = match self.fetch_once(cancel).await {
+                Ok(()) => continue,
+                Err(e) => e,
+            };
+            if !err.is_retryable() || matches!(err, TransferError::Cancelled) {
+                return Err(err);
+            }
+            if self.writer.offset() > before {
+                failures = 0;
+            }
+            failures += 1;
+            if failures > retry.max_retries {
+                return Err(TransferError::RetriesExhausted {
+                    attempts,
+                    last: Box::new(err),
+                });
+            }
+            let wait = retry.backoff(failures);
+            tracing::warn!(error = %err, offset = self.writer.offset(),
+                wait_ms = wait.as_millis() as u64, "download interrupted; resuming");
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        Ok(attempts)
+    }
+
+    /// One request from the writer's offset to the end of the body.
+    async fn fetch_once(&mut self, cancel: &CancellationToken) -> Result<(), TransferError> {
+        let offset = self.writer.offset();
+        let opened = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+            opened = self.source.open(offset, self.validator.as_deref()) => opened,
+        };
+        let mut body = opened?;
+        if let Some(total) = body.total.filter(|&t| t != self.size) {
+            return Err(self.size_mismatch(total));
+        }
+        if body.start == 0 && offset > 0 {
+            // The server ignored Range, or If-Range found a changed object:
+            // the body is the whole set, so start over.
+            tracing::warn!(offset, "server sent the whole set; restarting from zero");
+            self.writer.restart().await?;
+            self.hasher = Sha256::new();
+            self.meter.reset_to(0);
+        }
+        if body.validator.is_some() {
+            self.validator = body.validator.take();
+        }
+        loop {
+            // Only the read and the throttle wait are cancelled: a write
+            // that was started always completes, so offset and file agree.
+            let chunk = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+                chunk = body.chunk() => chunk?,
+            };
+            let Some(chunk) = chunk else { break };
+            let len = chunk.len() as u64;
+            let end = self.writer.offset() + len;
+            if end > self.size {
+                return Err(self.size_mismatch(end));
+            }
+            if let Some(throttle) = &self.throttle {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+                    _ = throttle.acquire(chunk.len()) => {}
+                }
+            }
+            self.hasher.update(&chunk);
+            self.writer.write(chunk).await?;
+            self.downloaded += len;
+            self.meter.add(len);
+        }
+        if self.writer.offset() < self.size {
+            return Err(SourceError::Incomplete {
+                url: self.source.shown().to_owned(),
+                got: self.writer.offset(),
+                expected: self.size,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn size_mismatch(&self, actual: u64) -> TransferError {
+        SourceError::SizeMismatch {
+            url: self.source.shown().to_owned(),
+            expected: self.size,
+            actual,
+        }
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            let first = p.backoff(1);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let third = p.backoff(3);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            assert!(p.backoff(30) <= Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Checks a download task before any byte moves: a known location, a safe
+//! path, an allowed URL and a well-formed size and checksum.
+//!
+//! [`DownloadTask`] is the task as the control plane sent it; [`validate`]
+//! turns it into a [`ValidTask`] or names the first field that is wrong.
+
+use reqwest::Url;
+
+use super::path::{set_layout, PathError, RelPath, SetKind};
+
+/// A backup-set download as the control plane describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadTask {
+    /// Signed URL of the set's bytes (`http` or `https`).
+    pub url: String,
+    /// `BackupSetDownloadTargetTypeLocation`: `local`, `nas`, `ftp`, `minio`.
+    pub location: String,
+    /// `BackupSetDownloadDir`: directory inside the target root; may hold
+    /// several `/`-separated components.
+    pub download_dir: String,
+    /// `BackupPlanId`.
+    pub plan_id: String,
+    /// Full or incremental set.
+    pub kind: SetKind,
+    /// File name of the set (`BackupSetName`, e.g. `mysql-bin.000054`).
+    pub set_name: String,
+    /// Size of the set in bytes.
+    pub size: u64,
+    /// SHA-256 of the set, 64 hex digits.
+    pub sha256: String,
+}
+
+/// A task that passed [`validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidTask {
+    /// The parsed URL.
+    pub url: Url,
+    /// The location name, one of the configured targets.
+    pub location: String,
+    /// `{download_dir}/{plan_id}/{full|increment}/{set_name}`.
+    pub path: RelPath,
+    /// Size in bytes.
+    pub size: u64,
+    /// Expected SHA-256.
+    pub sha256: [u8; 32],
+}
+
+/// Why a task was refused. Never retryable: the same task fails the same way.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ValidateError {
+    /// The location is not one this gateway has configured.
+    #[error("location {location:?} is not configured on this gateway (configured: {configured})")]
+    UnknownLocation {
+        location: String,
+        configured: String,
+    },
+    /// A directory or name field is unsafe.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// The URL does not parse.
+    #[error("download URL does not parse: {0}")]
+    BadUrl(String),
+    /// The URL's scheme is not http or https.
+    #[error("download URL scheme {0:?} is not allowed (http or https only)")]
+    Scheme(String),
+    /// The URL's host is not in `transfer.allowed_url_hosts`.
+    #[error("download URL host {host:?} is not allowed (allowed: {allowed})")]
+    HostNotAllowed { host: String, allowed: String },
+    /// The URL carries a user name or password.
+    #[error("download URL must not carry credentials")]
+    Credentials,
+    /// The checksum is not 64 hex digits.
+    #[error("sha256 {0:?} is not 64 hex digits")]
+    BadChecksum(String),
+}
+
+impl ValidateError {
+    /// Stable error code reported to the control plane.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ValidateError::UnknownLocation { .. } => "Task.UnknownLocation",
+            ValidateError::Path(e) => e.code(),
+            ValidateError::BadUrl(_) => "Task.InvalidUrl",
+            ValidateError::Scheme(_) => "Task.UrlSchemeNotAllowed",
+            ValidateError::HostNotAllowed { .. } => "Task.UrlHostNotAllowed",
+            ValidateError::Credentials => "Task.UrlHasCredentials",
+            ValidateError::BadChecksum(_) => "Task.InvalidChecksum",
+        }
+    }
+
+    /// A refused task stays refused.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// Checks `task`. `locations` are the configured target names;
+/// `allowed_hosts` is `transfer.allowed_url_hosts`, and when it is empty
+/// only `control_host` (the control plane's host) is allowed.
+pub fn validate(
+    task: &DownloadTask,
+    locations: &[&str],
+    allowed_hosts: &[String],
+    control_host: &str,
+) -> Result<ValidTask, ValidateError> {
+    if !locations.contains(&task.location.as_str()) {
+        return Err(ValidateError::UnknownLocation {
+            location: task.location.clone(),
+            configured: locations.join(", "),
+        });
+    }
+    let path = set_layout(&task.download_dir, &task.plan_id, task.kind, &task.set_name)?;
+    let url = check_url(&task.url, allowed_hosts, control_host)?;
+    let sha256 = parse_sha256(&task.sha256)?;
+    Ok(ValidTask {
+        url,
+        location: task.location.clone(),
+        path,
+        size: task.size,
+        sha256,
+    })
+}
+
+/// Parses `url` and checks its scheme and host (see [`validate`]).
+pub fn check_url(
+    url: &str,
+    allowed_hosts: &[String],
+    control_host: &str,
+) -> Result<Url, ValidateError> {
+    let parsed = Url::parse(url).map_err(|e| ValidateError::BadUrl(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ValidateError::Scheme(parsed.scheme().to_owned()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ValidateError::Credentials);
+    }
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let control = [control_host.to_owned()];
+    let allowed = if allowed_hosts.is_empty() {
+        &control[..]
+    } else {
+        allowed_hosts
+    };
+    let ok = allowed.iter().any(|a| {
+        let a = a.trim_start_matches('[').trim_end_matches(']');
+        !a.is_empty() && a.eq_ignore_ascii_case(host)
+    });
+    if !ok {
+        return Err(ValidateError::HostNotAllowed {
+            host: host.to_owned(),
+            allowed: allowed.join(", "),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Parses a SHA-256 given as 64 hex digits (either case).
+pub fn parse_sha256(hex_digits: &str) -> Result<[u8; 32], ValidateError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_digits, &mut out)
+        .map_err(|_| ValidateError::BadChecksum(hex_digits.to_owned()))?;
+    Ok(out)
+}
+
+/// The URL without query string or fragment, for logs and messages: a
+/// signed URL's query holds its signature.
+pub fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> DownloadTask {
+        DownloadTask {
+            url: "http://control.example:8080/sets/1?Expires=1&Signature=abc".into(),
+            location: "local".into(),
+            download_dir: "dl".into(),
+            plan_id: "plan1".into(),
+            kind: SetKind::Full,
+            set_name: "full.xb".into(),
+            size: 10,
+            sha256: "AB".repeat(32),
+        }
+    }
+
+    fn check(t: &DownloadTask, allowed: &[&str]) -> Result<ValidTask, ValidateError> {
+        let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        validate(t, &["local", "nas"], &allowed, "control.example")
+    }
+
+    #[test]
+    fn a_good_task_passes() {
+        let v = check(&task(), &[]).unwrap();
+        assert_eq!(v.path.as_slash_path(), "dl/plan1/full/full.xb");
+        assert_eq!(v.sha256[0], 0xab);
+        assert_eq!(redact_url(&v.url), "http://control.example:8080/sets/1");
+    }
+
+    /// Changes one field of a good task.
+    type Spoil = fn(&mut DownloadTask);
+
+    #[test]
+    fn each_bad_field_has_its_code() {
+        let cases: Vec<(Spoil, &str)> = vec![
+            (|t| t.location = "tape".into(), "Task.UnknownLocation"),
+            (
+                |t| t.download_dir = "../etc".into(),
+                "InvalidPath.Traversal",
+            ),
+            (|t| t.download_dir = "/etc".into(), "InvalidPath.Absolute"),
+            (
+                |t| t.set_name = "a\u{1b}[2J".into(),
+                "InvalidPath.BadCharacter",
+            ),
+            (|t| t.set_name = "a/b".into(), "InvalidPath.Traversal"),
+            (|t| t.plan_id = "".into(), "InvalidPath.Empty"),
+            (|t| t.url = "not a url".into(), "Task.InvalidUrl"),
+            (
+                |t| t.url = "file:///etc/passwd".into(),
+                "Task.UrlSchemeNotAllowed",
+            ),
+            (
+                |t| t.url = "ftp://control.example/x".into(),
+                "Task.UrlSchemeNotAllowed",
+            ),
+            (
+                |t| t.url = "http://evil.example/x".into(),
+                "Task.UrlHostNotAllowed",
+            ),
+            (
+                |t| t.url = "http://u:p@control.example/x".into(),
+                "Task.UrlHasCredentials",
+            ),
+            (|t| t.sha256 = "xyz".into(), "Task.InvalidChecksum"),
+        ];
+        for (spoil, code) in cases {
+            let mut t = task();
+            spoil(&mut t);
+            let err = check(&t, &[]).unwrap_err();
+            assert_eq!(err.code(), code, "{t:?}");
+            assert!(!err.is_retryable());
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_replace_the_control_host() {
+        let mut t = task();
+        t.url = "https://CDN.example/x".into();
+        assert!(check(&t, &["cdn.example"]).is_ok());
+        t.url = "http://control.example/x".into();
+        assert_eq!(
+            check(&t, &["cdn.example"]).unwrap_err().code(),
+            "Task.UrlHostNotAllowed"
+        );
+        t.url = "http://[::1]:9/x".into();
+        assert!(validate(&t, &["local"], &[], "::1").is_ok());
+    }
+}

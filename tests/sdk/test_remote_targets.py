@@ -1,0 +1,68 @@
+"""Backup sets auto-downloaded by a real agent into the FTP and MinIO targets,
+driven through the official SDK with BackupSetDownloadTargetTypeLocation ftp and
+minio; the bytes are checked where the servers keep them."""
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+from harness import wait_until
+from test_agent_download import add_set, auto_download, content, ended, start
+
+
+def env(name):
+    value = os.environ.get(name)
+    assert value, f"{name} is not set: run the tests with scripts/test.sh (it starts the FTP and S3 servers)"
+    return value
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_sets_arrive_on_ftp_and_minio(tmp_path):
+    run = uuid.uuid4().hex[:8]
+    targets = f"""
+[targets.ftp]
+host = "{env('DBS_TEST_FTP_HOST')}"
+port = {env('DBS_TEST_FTP_PORT')}
+user = "{env('DBS_TEST_FTP_USER')}"
+password = "{env('DBS_TEST_FTP_PASSWORD')}"
+root = "sdk-{run}"
+
+[targets.minio]
+endpoint = "{env('DBS_TEST_S3_ENDPOINT')}"
+bucket = "{env('DBS_TEST_S3_BUCKET')}"
+region = "{env('DBS_TEST_S3_REGION')}"
+access_key_id = "{env('DBS_TEST_S3_ACCESS_KEY')}"
+secret_access_key = "{env('DBS_TEST_S3_SECRET_KEY')}"
+prefix = "sdk-{run}"
+path_style = true
+part_size_mib = 5
+"""
+    control, gateway, dbs, gw = start(tmp_path, targets)
+    try:
+        auto_download(control, dbs, gw, "ftp", plan="plan-ftp")
+        auto_download(control, dbs, gw, "minio", plan="plan-minio")
+        sets = {}
+        for plan in ("plan-ftp", "plan-minio"):
+            sets[plan] = [
+                add_set(control, tmp_path, plan, "full", content(12 << 20, plan), f"{plan}.xb"),
+                add_set(control, tmp_path, plan, "increment", content(300 << 10, plan + "i"), "mysql-bin.000007"),
+            ]
+        roots = {
+            "plan-ftp": Path(env("DBS_TEST_FTP_ROOT")) / f"sdk-{run}",
+            "plan-minio": Path(env("DBS_TEST_S3_ROOT")) / env("DBS_TEST_S3_BUCKET") / f"sdk-{run}",
+        }
+        for plan, root in roots.items():
+            done = ended(dbs, 2, plan, timeout=120)
+            assert {d.backup_set_download_status for d in done} == {"finish"}, [d.to_map() for d in done]
+            full, inc = sets[plan]
+            assert sha256(root / "backups" / plan / "full" / f"{plan}.xb") == full["SHA256"]
+            assert sha256(root / "backups" / plan / "increment" / "mysql-bin.000007") == inc["SHA256"]
+        ftp_files = [p.name for p in roots["plan-ftp"].rglob("*") if p.is_file()]
+        assert not [n for n in ftp_files if n.endswith(".part")], ftp_files
+    finally:
+        gateway.kill()
+        control.stop()

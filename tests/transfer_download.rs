@@ -1,0 +1,319 @@
+//! The download pipeline against a real HTTP server in the test process:
+//! full download, resume after a dropped connection and from a partial file,
+//! a server that ignores Range, corrupt bytes, cancellation, the CLI.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use dbs_gateway::transfer::config::LocalTargetConfig;
+use dbs_gateway::transfer::{
+    run_download_cli, set_layout, DownloadTask, Downloader, Progress, SetKind, TargetsConfig,
+    TransferConfig,
+};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use support::http_range_server::RangeServer;
+use tokio_util::sync::CancellationToken;
+
+const MIB: usize = 1024 * 1024;
+
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    rand::rng().fill_bytes(&mut data);
+    data
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn config() -> TransferConfig {
+    TransferConfig {
+        retry_initial_backoff_ms: 10,
+        retry_max_backoff_secs: 1,
+        max_retries: 3,
+        ..TransferConfig::default()
+    }
+}
+
+fn local_downloader(root: &Path, config: TransferConfig) -> Downloader {
+    let targets = TargetsConfig {
+        local: Some(LocalTargetConfig {
+            root: root.to_path_buf(),
+        }),
+        ..TargetsConfig::default()
+    };
+    Downloader::new(config, &targets).unwrap()
+}
+
+fn task(server: &RangeServer, data: &[u8]) -> DownloadTask {
+    DownloadTask {
+        url: server.url("full.xb"),
+        location: "local".into(),
+        download_dir: "dl/db1".into(),
+        plan_id: "plan-7".into(),
+        kind: SetKind::Full,
+        set_name: "full_20261125.xb".into(),
+        size: data.len() as u64,
+        sha256: sha256_hex(data),
+    }
+}
+
+fn final_path(root: &Path, t: &DownloadTask) -> PathBuf {
+    set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+        .unwrap()
+        .under(root)
+}
+
+fn part_path(root: &Path, t: &DownloadTask) -> PathBuf {
+    let mut p = final_path(root, t).into_os_string();
+    p.push(".part");
+    PathBuf::from(p)
+}
+
+fn no_progress() -> dbs_gateway::transfer::ProgressFn {
+    Box::new(|_: &Progress| {})
+}
+
+#[tokio::test]
+async fn full_download_lands_at_the_layout_path_with_equal_sha256() {
+    let data = random_bytes(3 * MIB + 17);
+    let server = RangeServer::start(data.clone()).await;
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let seen = reports.clone();
+    let outcome = local_downloader(root.path(), config())
+        .run(
+            &t,
+            "127.0.0.1",
+            Box::new(move |p: &Progress| seen.lock().unwrap().push(*p)),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+
+    let written = std::fs::read(final_path(root.path(), &t)).unwrap();
+    assert_eq!(sha256_hex(&written), t.sha256);
+    assert_eq!(outcome.sha256, t.sha256);
+    assert_eq!(outcome.size, data.len() as u64);
+    assert_eq!(outcome.resumed_from, 0);
+    assert!(!part_path(root.path(), &t).exists());
+    assert_eq!(server.bytes_sent(), data.len() as u64);
+    assert!(final_path(root.path(), &t).ends_with("dl/db1/plan-7/full/full_20261125.xb"));
+    let last = *reports.lock().unwrap().last().unwrap();
+    assert_eq!(
+        (last.done, last.total, last.percent),
+        (outcome.size, outcome.size, 100.0)
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_resumes_where_it_broke() {
+    let data = random_bytes(4 * MIB);
+    let server = RangeServer::start(data.clone()).await;
+    server.set(|f| f.drop_after = Some(MIB as u64 + 12345));
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let outcome = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap();
+
+    let written = std::fs::read(final_path(root.path(), &t)).unwrap();
+    assert_eq!(sha256_hex(&written), t.sha256);
+    assert!(outcome.attempts >= 2, "attempts: {}", outcome.attempts);
+    let ranges = server.ranges();
+    assert_eq!(ranges[0], None);
+    assert!(
+        ranges[1]
+            .as_deref()
+            .is_some_and(|r| r.starts_with("bytes=") && r != "bytes=0-"),
+        "second request resumes with a Range: {ranges:?}"
+    );
+    // Resumed, not restarted: the server sent less than twice the set.
+    assert!(server.bytes_sent() < 2 * data.len() as u64);
+    // Bytes in flight when the connection broke are lost, never counted twice.
+    assert!(outcome.downloaded <= server.bytes_sent());
+}
+
+#[tokio::test]
+async fn a_partial_from_an_earlier_run_is_rehashed_and_resumed() {
+    let data = random_bytes(2 * MIB + 3);
+    let server = RangeServer::start(data.clone()).await;
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let half = data.len() / 2;
+    let part = part_path(root.path(), &t);
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, &data[..half]).unwrap();
+
+    let outcome = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.resumed_from, half as u64);
+    assert_eq!(server.bytes_sent(), (data.len() - half) as u64);
+    assert_eq!(server.ranges(), vec![Some(format!("bytes={half}-"))]);
+    let written = std::fs::read(final_path(root.path(), &t)).unwrap();
+    assert_eq!(sha256_hex(&written), t.sha256);
+    assert!(!part.exists());
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_range_restarts_from_zero() {
+    let data = random_bytes(MIB + 5);
+    let server = RangeServer::start(data.clone()).await;
+    server.set(|f| f.ignore_range = true);
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let part = part_path(root.path(), &t);
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    // A partial whose bytes differ from the set: appending to it would be
+    // caught by the checksum; restarting from zero must not keep it.
+    std::fs::write(&part, vec![0u8; 1000]).unwrap();
+
+    let outcome = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap();
+
+    assert_eq!(server.ranges(), vec![Some("bytes=1000-".to_string())]);
+    assert_eq!(server.bytes_sent(), data.len() as u64);
+    assert_eq!(outcome.downloaded, data.len() as u64);
+    let written = std::fs::read(final_path(root.path(), &t)).unwrap();
+    assert_eq!(sha256_hex(&written), t.sha256);
+}
+
+#[tokio::test]
+async fn corrupt_bytes_fail_with_the_checksum_code_and_leave_nothing() {
+    let data = random_bytes(MIB);
+    let server = RangeServer::start(data.clone()).await;
+    server.set(|f| f.corrupt_at = Some(500_000));
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let err = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), "Transfer.ChecksumMismatch");
+    assert!(!err.is_retryable());
+    assert!(!final_path(root.path(), &t).exists());
+    assert!(!part_path(root.path(), &t).exists());
+}
+
+#[tokio::test]
+async fn an_expired_url_fails_without_retrying_and_keeps_the_partial() {
+    let data = random_bytes(MIB);
+    let server = RangeServer::start(data.clone()).await;
+    server.set(|f| f.fail_status = Some(403));
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let part = part_path(root.path(), &t);
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, &data[..1000]).unwrap();
+    let err = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), "Source.HttpError");
+    assert_eq!(server.ranges().len(), 1);
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 1000);
+    assert!(!final_path(root.path(), &t).exists());
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_then_reported() {
+    let data = random_bytes(1000);
+    let server = RangeServer::start(data.clone()).await;
+    server.set(|f| f.fail_status = Some(503));
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let err = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), "Source.HttpError");
+    assert!(err.is_retryable());
+    // max_retries = 3: the first attempt and three retries.
+    assert_eq!(server.ranges().len(), 4);
+    assert!(!final_path(root.path(), &t).exists());
+}
+
+#[tokio::test]
+async fn cancellation_keeps_the_partial_and_a_rerun_finishes_it() {
+    let data = random_bytes(4 * MIB);
+    let server = RangeServer::start(data.clone()).await;
+    let root = tempfile::tempdir().unwrap();
+    let t = task(&server, &data);
+    let slow = TransferConfig {
+        bandwidth_limit_bytes_per_sec: bytesize::ByteSize(MIB as u64),
+        progress_interval_secs: 1,
+        ..config()
+    };
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let err = local_downloader(root.path(), slow)
+        .run(
+            &t,
+            "127.0.0.1",
+            // Cancel at the first report that shows progress.
+            Box::new(move |p: &Progress| {
+                if p.done > 0 {
+                    stop.cancel();
+                }
+            }),
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "Transfer.Cancelled");
+    let part = part_path(root.path(), &t);
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept > 0 && kept < data.len() as u64, "kept {kept}");
+    assert!(!final_path(root.path(), &t).exists());
+
+    let outcome = local_downloader(root.path(), config())
+        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.resumed_from, kept);
+    let written = std::fs::read(final_path(root.path(), &t)).unwrap();
+    assert_eq!(sha256_hex(&written), t.sha256);
+    assert!(server.bytes_sent() < 2 * data.len() as u64);
+}
+
+#[tokio::test]
+async fn the_cli_names_the_file_after_the_url_and_verifies() {
+    let data = random_bytes(MIB + 1);
+    let server = RangeServer::start(data.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let to = format!("local:{}", dir.path().display());
+    let sha = sha256_hex(&data);
+    let outcome = run_download_cli(&server.url("set%201.xb"), &to, Some(&sha), None, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.sha256, sha);
+    let written = std::fs::read(dir.path().join("set 1.xb")).unwrap();
+    assert_eq!(sha256_hex(&written), sha);
+
+    // An explicit file path, and a wrong checksum: nothing at that name.
+    let file = dir.path().join("other.bin");
+    let to = format!("local:{}", file.display());
+    let err = run_download_cli(&server.url("x"), &to, Some(&"0".repeat(64)), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "Transfer.ChecksumMismatch");
+    assert!(!file.exists());
+
+    let err = run_download_cli(&server.url("x"), "tape:/x", None, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "Task.UnknownLocation");
+}
