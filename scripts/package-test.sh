@@ -31,6 +31,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 ensure_debian_packages lintian:lintian rpm:rpm systemd-analyze:systemd python3:python3
 
+# One run at a time per machine: runs from several checkouts share dpkg's
+# database, /etc/dbs-gateway and the system users.
+exec 9>/run/lock/dbs-gateway-package-test.lock
+if ! flock -n 9; then
+    echo "package-test: another run holds /run/lock/dbs-gateway-package-test.lock; waiting (up to 30 min)"
+    flock -w 1800 9 || { echo "package-test: FAIL: gave up waiting for the other run" >&2; exit 1; }
+fi
+
 WORK=${DBS_TESTRUN:-$ROOT/.testrun}/package-test
 rm -rf "$WORK"
 mkdir -p "$WORK"
