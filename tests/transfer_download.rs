@@ -296,7 +296,7 @@ async fn the_cli_names_the_file_after_the_url_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let to = format!("local:{}", dir.path().display());
     let sha = sha256_hex(&data);
-    let outcome = run_download_cli(&server.url("set%201.xb"), &to, Some(&sha), None, None)
+    let outcome = run_download_cli(&server.url("set%201.xb"), &to, Some(&sha), None, None, None)
         .await
         .unwrap();
     assert_eq!(outcome.sha256, sha);
@@ -306,13 +306,20 @@ async fn the_cli_names_the_file_after_the_url_and_verifies() {
     // An explicit file path, and a wrong checksum: nothing at that name.
     let file = dir.path().join("other.bin");
     let to = format!("local:{}", file.display());
-    let err = run_download_cli(&server.url("x"), &to, Some(&"0".repeat(64)), None, None)
-        .await
-        .unwrap_err();
+    let err = run_download_cli(
+        &server.url("x"),
+        &to,
+        Some(&"0".repeat(64)),
+        None,
+        None,
+        None,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "Transfer.ChecksumMismatch");
     assert!(!file.exists());
 
-    let err = run_download_cli(&server.url("x"), "tape:/x", None, None, None)
+    let err = run_download_cli(&server.url("x"), "tape:/x", None, None, None, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "Task.UnknownLocation");

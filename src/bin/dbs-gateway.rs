@@ -43,9 +43,14 @@ enum Command {
     Download {
         /// The URL (http or https).
         url: String,
-        /// Where to: `local:/dir`, `local:/dir/file`, `nas:/mountpoint[/file]`.
+        /// Where to: `local:/dir`, `local:/dir/file`, `nas:/mountpoint[/file]`,
+        /// `ftp:[root]`, `minio:[bucket[/prefix]]`.
         #[arg(long)]
         to: String,
+        /// gateway.toml whose `[targets.ftp]` / `[targets.minio]` hold the
+        /// servers and credentials for `ftp:` and `minio:`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
         /// Expected SHA-256 (hex); the file is kept only when it matches.
         #[arg(long)]
         sha256: Option<String>,
@@ -85,12 +90,14 @@ fn main() -> ExitCode {
         Command::Download {
             url,
             to,
+            config,
             sha256,
             size,
             limit,
         } => download(
             &url,
             &to,
+            config.as_deref(),
             sha256.as_deref(),
             size,
             limit.map(|l| l.as_u64()),
@@ -169,13 +176,16 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 fn download(
     url: &str,
     to: &str,
+    config: Option<&std::path::Path>,
     sha256: Option<&str>,
     size: Option<u64>,
     limit: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
     dbs_gateway::logging::init("warn", dbs_gateway::config::LogFormat::Text);
+    let config = config.map(load).transpose()?;
+    let targets = config.as_ref().map(|c| &c.targets);
     runtime()?.block_on(async {
-        dbs_gateway::transfer::run_download_cli(url, to, sha256, size, limit)
+        dbs_gateway::transfer::run_download_cli(url, to, sha256, size, limit, targets)
             .await
             .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
     })?;

@@ -5,6 +5,8 @@
 //! `--to KIND:PATH`: when PATH is an existing directory the file is named
 //! after the URL's last path segment; otherwise PATH is the file and its
 //! directory is the target root. For `nas:` that root must be a mount point.
+//! `--to ftp:[ROOT]` and `--to minio:[BUCKET[/PREFIX]]` write to the servers
+//! of `[targets.ftp]` / `[targets.minio]` (the file named after the URL).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,13 +16,16 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use super::config::TransferConfig;
+use super::config::{TargetsConfig, TransferConfig};
 use super::downloader::{http_client, options_from};
 use super::error::TransferError;
 use super::path::RelPath;
 use super::pipeline::{self, DownloadOutcome, Job};
 use super::progress::{Progress, ProgressFn};
+use super::sinks::credentials::CredentialError;
+use super::sinks::ftp::FtpTarget;
 use super::sinks::local::LocalTarget;
+use super::sinks::minio::MinioTarget;
 use super::sinks::nas::NasTarget;
 use super::sinks::Target;
 use super::source::HttpSource;
@@ -36,6 +41,7 @@ pub async fn run_download_cli(
     sha256: Option<&str>,
     size: Option<u64>,
     bandwidth_limit: Option<u64>,
+    targets: Option<&TargetsConfig>,
 ) -> Result<DownloadOutcome, TransferError> {
     let host = reqwest::Url::parse(url)
         .ok()
@@ -43,11 +49,7 @@ pub async fn run_download_cli(
         .unwrap_or_default();
     let url = check_url(url, &[], &host)?;
     let expected = sha256.map(parse_sha256).transpose()?;
-    let (kind, root, name) = destination(to, &url)?;
-    let target: Box<dyn Target> = match kind {
-        "nas" => Box::new(NasTarget::new(&root)),
-        _ => Box::new(LocalTarget::new(&root)),
-    };
+    let (target, name) = open_destination(to, &url, targets)?;
     let config = TransferConfig::default();
     let throttle = bandwidth_limit
         .filter(|&b| b > 0)
@@ -92,6 +94,52 @@ pub async fn run_download_cli(
     Ok(outcome)
 }
 
+/// The target and file name `--to` names; remote kinds need their config.
+fn open_destination(
+    to: &str,
+    url: &reqwest::Url,
+    targets: Option<&TargetsConfig>,
+) -> Result<(Box<dyn Target>, RelPath), TransferError> {
+    let remote = |kind: &str| ValidateError::UnknownLocation {
+        location: to.to_owned(),
+        configured: format!("{kind}: needs --config with a [targets.{kind}] section"),
+    };
+    let credentials = |e: CredentialError| TransferError::Client(e.to_string());
+    let target: Box<dyn Target> = match to.split_once(':').map(|(kind, _)| kind) {
+        Some("ftp") => {
+            let config = targets
+                .and_then(|t| t.ftp.as_ref())
+                .ok_or_else(|| remote("ftp"))?;
+            Box::new(FtpTarget::from_spec(to, config).map_err(credentials)?)
+        }
+        Some("minio") => {
+            let config = targets
+                .and_then(|t| t.minio.as_ref())
+                .ok_or_else(|| remote("minio"))?;
+            Box::new(MinioTarget::from_spec(to, config).map_err(credentials)?)
+        }
+        _ => {
+            let (kind, root, name) = destination(to, url)?;
+            let target: Box<dyn Target> = match kind {
+                "nas" => Box::new(NasTarget::new(&root)),
+                _ => Box::new(LocalTarget::new(&root)),
+            };
+            return Ok((target, name));
+        }
+    };
+    Ok((target, url_file_name(url)?))
+}
+
+/// The URL's last path segment, decoded, as a file name.
+fn url_file_name(url: &reqwest::Url) -> Result<RelPath, TransferError> {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
+    Ok(RelPath::component("URL file name", &decoded).map_err(ValidateError::Path)?)
+}
+
 /// Splits `KIND:PATH` into the target kind, its root and the file's name.
 fn destination(
     to: &str,
@@ -99,7 +147,7 @@ fn destination(
 ) -> Result<(&'static str, PathBuf, RelPath), TransferError> {
     let bad = || ValidateError::UnknownLocation {
         location: to.to_owned(),
-        configured: "local:/path, nas:/path".into(),
+        configured: "local:/path, nas:/path, ftp:[root], minio:[bucket[/prefix]]".into(),
     };
     let (kind, path) = to.split_once(':').ok_or_else(bad)?;
     let kind = match kind {
@@ -116,13 +164,7 @@ fn destination(
         .into());
     }
     if path.is_dir() {
-        let last = url
-            .path_segments()
-            .and_then(|mut s| s.next_back())
-            .unwrap_or_default();
-        let decoded = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
-        let name = RelPath::component("URL file name", &decoded).map_err(ValidateError::Path)?;
-        return Ok((kind, path.to_path_buf(), name));
+        return Ok((kind, path.to_path_buf(), url_file_name(url)?));
     }
     let file = path
         .file_name()

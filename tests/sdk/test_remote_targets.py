@@ -66,3 +66,51 @@ part_size_mib = 5
     finally:
         gateway.kill()
         control.stop()
+
+
+def test_the_download_command_writes_to_ftp_and_minio(tmp_path):
+    """`dbs-gateway download URL --to ftp:ROOT|minio:BUCKET/PREFIX --config FILE`."""
+    import subprocess
+    from alibabacloud_dbs20190306 import models
+    from harness import binary, raw_call
+    run = uuid.uuid4().hex[:8]
+    control, gateway, dbs, gw = start(tmp_path, "")
+    try:
+        gateway.kill()
+        data = content(7 << 20, "cli")
+        added = add_set(control, tmp_path, "plan-cli", "full", data, "cli-set.xb")
+        dbs.create_full_backup_set_download(models.CreateFullBackupSetDownloadRequest(
+            backup_set_id=added["BackupSetId"], backup_set_data_format="Native"))
+        [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",
+                          BackupPlanId="plan-cli")["Items"]["BackupSetDownloadTaskDetail"]
+        url = item["BackupSetDownloadInternetUrl"]
+        config = tmp_path / "cli.toml"
+        config.write_text(gateway.config.read_text() + f"""
+[targets.ftp]
+host = "{env('DBS_TEST_FTP_HOST')}"
+port = {env('DBS_TEST_FTP_PORT')}
+user = "{env('DBS_TEST_FTP_USER')}"
+password = "{env('DBS_TEST_FTP_PASSWORD')}"
+
+[targets.minio]
+endpoint = "{env('DBS_TEST_S3_ENDPOINT')}"
+bucket = "{env('DBS_TEST_S3_BUCKET')}"
+region = "{env('DBS_TEST_S3_REGION')}"
+access_key_id = "{env('DBS_TEST_S3_ACCESS_KEY')}"
+secret_access_key = "{env('DBS_TEST_S3_SECRET_KEY')}"
+path_style = true
+part_size_mib = 5
+""")
+        for to, landed in (
+            (f"ftp:cli-{run}", Path(env("DBS_TEST_FTP_ROOT")) / f"cli-{run}"),
+            (f"minio:{env('DBS_TEST_S3_BUCKET')}/cli-{run}",
+             Path(env("DBS_TEST_S3_ROOT")) / env("DBS_TEST_S3_BUCKET") / f"cli-{run}"),
+        ):
+            out = subprocess.run([binary("dbs-gateway"), "download", url, "--to", to, "--config", str(config),
+                                  "--sha256", added["SHA256"]], capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr
+            name = url.split("?")[0].rsplit("/", 1)[1]
+            assert sha256(landed / name) == added["SHA256"], list(landed.rglob("*"))
+    finally:
+        gateway.kill()
+        control.stop()
