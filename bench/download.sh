@@ -5,10 +5,11 @@
 # - Data: a file of random bytes (from /dev/urandom, not sparse), 4 GiB by
 #   default, plus a 1 GiB prefix of it to show that peak RSS does not grow
 #   with the size of the set.
-# - Server: bench/range_server.py on 127.0.0.1 (Python, Range and ETag, body
-#   sent with sendfile(2)); BENCH_SERVER=http.server uses python3's
-#   http.server instead (no Range, a copy loop: slower). dbs-control did not
-#   serve set URLs yet when this was written.
+# - Server: dbs-control itself (default): both files are registered as
+#   backup sets and fetched from their signed URLs, as the agent does.
+#   BENCH_SERVER=range_server uses bench/range_server.py (Python, Range and
+#   ETag, sendfile(2)); BENCH_SERVER=http.server python3's http.server (no
+#   Range, a copy loop: slower).
 # - dbs-gateway (release build) verifies SHA-256 and size and fsyncs the file
 #   before renaming it; curl -o only writes. The "curl + sync" line adds an
 #   fsync of curl's file for a like-for-like figure.
@@ -21,7 +22,8 @@ SIZE_GIB=${1:-4}
 WORK=${BENCH_DIR:-$PWD/target/bench-download}
 BIN=$PWD/target/release/dbs-gateway
 
-cargo build --release --bin dbs-gateway >/dev/null
+cargo build --release --bins >/dev/null
+CONTROL=$PWD/target/release/dbs-control
 
 rm -rf "$WORK"
 mkdir -p "$WORK/srv" "$WORK/out"
@@ -37,15 +39,29 @@ head -c "$((SIZE_GIB * 1024 * 1024 * 1024))" /dev/urandom >"$WORK/srv/big.bin"
 head -c "$((1024 * 1024 * 1024))" "$WORK/srv/big.bin" >"$WORK/srv/small.bin"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-if [ "${BENCH_SERVER:-range_server}" = http.server ]; then
-    python3 -m http.server --bind 127.0.0.1 --directory "$WORK/srv" "$port" >/dev/null 2>&1 &
-else
-    python3 bench/range_server.py "$port" "$WORK/srv" >/dev/null 2>&1 &
-fi
+SERVER=${BENCH_SERVER:-dbs-control}
+case "$SERVER" in
+http.server)
+    python3 -m http.server --bind 127.0.0.1 --directory "$WORK/srv" "$port" >/dev/null 2>&1 & ;;
+range_server)
+    python3 bench/range_server.py "$port" "$WORK/srv" >/dev/null 2>&1 & ;;
+dbs-control)
+    "$CONTROL" serve --listen "127.0.0.1:$port" --data-dir "$WORK/control" 2>"$WORK/control.log" & ;;
+esac
 server_pid=$!
-for _ in $(seq 50); do
-    curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$port/small.bin" && break
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
+done
+declare -A SET_URL
+for file in small.bin big.bin; do
+    if [ "$SERVER" = dbs-control ]; then
+        id=$("$CONTROL" backup-set add --data-dir "$WORK/control" --plan bench --kind full --name "$file" \
+            "$WORK/srv/$file" | python3 -c 'import json,sys; print(json.load(sys.stdin)["BackupSetId"])')
+        SET_URL[$file]=$("$CONTROL" backup-set url --data-dir "$WORK/control" --set "$id")
+    else
+        SET_URL[$file]="http://127.0.0.1:$port/$file"
+    fi
 done
 
 # time_of FILE: seconds (wall) and peak RSS (KiB) from a /usr/bin/time -v log.
@@ -60,7 +76,7 @@ mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 
 # run NAME FILE: downloads FILE with curl and with dbs-gateway; sets globals.
 run() {
-    local name=$1 file=$2 url="http://127.0.0.1:$port/$2"
+    local name=$1 file=$2 url=${SET_URL[$2]}
     local bytes sha
     bytes=$(stat -c %s "$WORK/srv/$file")
     sha=$(sha256sum "$WORK/srv/$file" | cut -d' ' -f1)
@@ -92,7 +108,7 @@ run() {
     LAST_RSS=$(peak_kib "$WORK/gw.time")
 }
 
-echo "server: ${BENCH_SERVER:-range_server}"
+echo "server: $SERVER"
 echo "--- 1 GiB"
 run 1GiB small.bin
 rss_small=$LAST_RSS

@@ -104,6 +104,19 @@ enum BackupSetCommand {
         /// The set's bytes.
         file: PathBuf,
     },
+    /// Print a signed URL of a set's bytes (honours Range), for a manual
+    /// download with any HTTP client.
+    Url {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The BackupSetId.
+        #[arg(long)]
+        set: String,
+        /// How long the URL stays valid, in seconds.
+        #[arg(long, default_value_t = 86400)]
+        ttl: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -191,6 +204,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     file,
                 },
         } => backup_set_add(&data_dir, &plan, &kind, name, db_type, &file),
+        Command::BackupSet {
+            command: BackupSetCommand::Url { data_dir, set, ttl },
+        } => {
+            use dbs_gateway::control::set_url;
+            let store = open_store(&data_dir)?;
+            let url = store.call_now(|c| {
+                let base = set_url::recorded_public_url(c)?;
+                set_url::signed_url(
+                    c,
+                    base.as_deref(),
+                    &set,
+                    store::now_ms(),
+                    Duration::from_secs(ttl),
+                )
+            })?;
+            println!("{url}");
+            Ok(())
+        }
         Command::BackupPlan {
             command:
                 BackupPlanCommand::Add {
