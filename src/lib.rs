@@ -7,7 +7,12 @@
 //! - [`config`]: the agent's TOML file: schema, defaults, validation, secrets.
 //! - [`host`]: facts about this host (hostname, addresses, OS, memory, disks).
 //! - [`agent`]: the agent runtime: heartbeat, task polling, reporting, shutdown.
-//! - [`control`]: the reference control plane: HTTP server, store, actions.
+//! - [`control`]: the reference control plane: HTTP server, store, actions,
+//!   backup-set catalog and signed set URLs.
+//! - [`discovery`]: the `[[databases]]` entries and the MySQL, MSSQL and
+//!   Redis listers behind one trait.
+//! - [`transfer`]: the download pipeline and the sinks (local, nas, ftp, minio).
+//! - [`logging`], [`shutdown`]: what both binaries share at startup.
 //! - [`transfer`]: backup-set downloads: HTTP range source, checksum,
 //!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
 //! - [`discovery`]: lists the databases of a local MySQL, MSSQL or Redis endpoint.
@@ -21,4 +26,5 @@ pub mod control;
 pub mod discovery;
 pub mod host;
 pub mod logging;
+pub mod shutdown;
 pub mod transfer;

@@ -322,20 +322,9 @@ async fn serve(
         notifier: Notifier::default(),
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(dbs_gateway::shutdown::cancel_on_signal(shutdown.clone()));
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "dbs-control serving");
     server::serve(listener, plane, shutdown).await?;
     tracing::info!("dbs-control stopped");
     Ok(())
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    shutdown.cancel();
 }

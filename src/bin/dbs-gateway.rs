@@ -137,7 +137,7 @@ fn run(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     dbs_gateway::logging::init(&config.log.level, config.log.format);
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        tokio::spawn(dbs_gateway::shutdown::cancel_on_signal(shutdown.clone()));
         agent::run(config, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
@@ -216,16 +216,4 @@ fn list_dbs(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
 }
