@@ -133,6 +133,7 @@ echo "$out"
 [ "$rc" -ne 0 ] || fail "dbs-gateway check passed on the not-configured example"
 pass "dbs-gateway check exits $rc on the example"
 expect_in "$out" "control.access_key_id" "check output"
+expect_in "$out" "not configured yet" "check output"
 if grep -qi "permission denied" <<<"$out"; then fail "the service user cannot read its config: $out"; fi
 pass "the service user reads /etc/dbs-gateway/gateway.toml"
 

@@ -110,7 +110,11 @@ fn main() -> ExitCode {
             json,
         } => list_dbs(&config, db_type, host, port, json),
         Command::Version => {
-            println!("dbs-gateway {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "dbs-gateway {} (commit {})\ntargets: local, nas, ftp, minio\ndatabases: mysql, mssql, redis",
+                env!("CARGO_PKG_VERSION"),
+                env!("DBS_GATEWAY_COMMIT")
+            );
             Ok(ExitCode::SUCCESS)
         }
     };
@@ -149,6 +153,15 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         Err(e) => {
             for problem in &e.problems {
                 println!("FAIL  config {problem}");
+            }
+            if e.problems
+                .iter()
+                .any(|p| p.contains("control.access_key_id: is empty"))
+            {
+                println!(
+                    "dbs-gateway is not configured yet: set [control] endpoint, access_key_id and the secret in {} (see /usr/share/doc/dbs-gateway/install.md)",
+                    path.display()
+                );
             }
             return Ok(ExitCode::FAILURE);
         }
