@@ -16,7 +16,11 @@ trap stop_all_services EXIT
 ensure_debian_packages "${TEST_DEBIAN_PACKAGES[@]}"
 ensure_python_venv "$ROOT/.bench/venv"
 cargo build --release --quiet --bins
-start_mariadb >/dev/null
+DBS_TEST_MYSQL_PORT=$(free_port)
+DBS_TEST_MYSQL_ADMIN_USER=dbs_admin
+DBS_TEST_MYSQL_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+export DBS_TEST_MYSQL_PORT DBS_TEST_MYSQL_ADMIN_USER DBS_TEST_MYSQL_ADMIN_PASSWORD
+_start_mariadb_instance bench "$DBS_TEST_MYSQL_PORT" "$DBS_TEST_MYSQL_ADMIN_PASSWORD" >/dev/null
 
 step "creating 1,000 databases"
 python3 -c 'print("".join(f"CREATE DATABASE bench_{i:04d};" for i in range(1000)))' |
