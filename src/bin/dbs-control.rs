@@ -316,12 +316,13 @@ async fn serve(
         .get_or_insert(format!("http://{}", listener.local_addr()?))
         .clone();
     store.call_now(|c| dbs_gateway::control::set_url::record_public_url(c, &public_url))?;
+    let shutdown = CancellationToken::new();
     let plane = ControlPlane {
         store,
         settings: Arc::new(settings),
         notifier: Notifier::default(),
+        shutdown: shutdown.clone(),
     };
-    let shutdown = CancellationToken::new();
     tokio::spawn(dbs_gateway::shutdown::cancel_on_signal(shutdown.clone()));
     tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "dbs-control serving");
     server::serve(listener, plane, shutdown).await?;

@@ -70,4 +70,7 @@ pub struct ControlPlane {
     pub settings: std::sync::Arc<Settings>,
     /// Wakes long polls when tasks are queued.
     pub notifier: notify::Notifier,
+    /// Cancelled on shutdown: waiting long polls answer at once, so a stop
+    /// does not wait for them.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }

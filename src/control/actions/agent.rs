@@ -117,7 +117,15 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
                 tasks: crate::control::set_url::refresh_leased(plane, leased).await?,
             }));
         }
-        let _ = tokio::time::timeout(remaining.min(POLL_RECHECK), notified).await;
+        tokio::select! {
+            _ = tokio::time::timeout(remaining.min(POLL_RECHECK), notified) => {}
+            _ = plane.shutdown.cancelled() => {
+                return Ok(to_json(&PollResponse {
+                    request_id: call.request_id.clone(),
+                    tasks: Vec::new(),
+                }));
+            }
+        }
     }
 }
 
