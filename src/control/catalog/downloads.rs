@@ -171,7 +171,6 @@ pub struct TaskState {
 }
 
 fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
-    let kind: String = row.get("kind")?;
     let task_id: Option<i64> = row.get("task_id")?;
     let task = match task_id {
         Some(id) => {
@@ -191,23 +190,7 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
     };
     Ok(Record {
         id: row.get("d_id")?,
-        set: BackupSet {
-            id: row.get("s_id")?,
-            plan_id: row.get("plan_id")?,
-            kind: if kind == "full" {
-                SetKind::Full
-            } else {
-                SetKind::Increment
-            },
-            name: row.get("name")?,
-            db_type: row.get("db_type")?,
-            file: row.get("file")?,
-            size: row.get::<_, i64>("size")? as u64,
-            sha256: row.get("sha256")?,
-            start_ms: row.get("start_ms")?,
-            end_ms: row.get("end_ms")?,
-            created_ms: row.get("s_created_ms")?,
-        },
+        set: BackupSet::from_columns(row, "s_id", "s_created_ms")?,
         way: row.get("way")?,
         data_format: row.get("data_format")?,
         target_type: row.get("target_type")?,

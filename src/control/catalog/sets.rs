@@ -52,9 +52,19 @@ pub struct BackupSet {
 
 impl BackupSet {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_columns(row, "id", "created_ms")
+    }
+
+    /// Reads a set from a row whose id and creation time columns are named
+    /// `id_column` and `created_column` (a join renames them).
+    pub(crate) fn from_columns(
+        row: &Row<'_>,
+        id_column: &str,
+        created_column: &str,
+    ) -> rusqlite::Result<Self> {
         let kind: String = row.get("kind")?;
         Ok(BackupSet {
-            id: row.get("id")?,
+            id: row.get(id_column)?,
             plan_id: row.get("plan_id")?,
             kind: if kind == "full" {
                 SetKind::Full
@@ -68,7 +78,7 @@ impl BackupSet {
             sha256: row.get("sha256")?,
             start_ms: row.get("start_ms")?,
             end_ms: row.get("end_ms")?,
-            created_ms: row.get("created_ms")?,
+            created_ms: row.get(created_column)?,
         })
     }
 
