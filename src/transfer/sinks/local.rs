@@ -6,6 +6,9 @@
 //! the new name survives a power cut. A partial left by an earlier attempt
 //! is resumed and read back for hashing. The partial is locked (`flock`)
 //! while a writer holds it, so two downloads of one set cannot interleave.
+//! A thread of its own writes the file (`file_writer`) while the network
+//! is read, and starts writeback window by window, so the final `fsync` is
+//! short and the page cache is not flooded with the set.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -14,15 +17,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
+use super::file_writer::FileWriter;
 use super::{ByteStream, SinkError, SinkWriter, Target};
 use crate::transfer::path::RelPath;
 
-/// Size of the write buffer in front of the file: large enough to turn
-/// network-sized chunks into few system calls, small enough for a flat RSS.
-const WRITE_BUFFER: usize = 1024 * 1024;
 /// Chunk size used to read a partial back for hashing.
 const READ_BACK_CHUNK: usize = 256 * 1024;
 /// Suffix of the temporary name beside the final name.
@@ -155,7 +156,7 @@ impl Target for LocalTarget {
             .map_err(|e| self.err(&part_path, e))?;
         Ok(Box::new(LocalWriter {
             kind: self.kind,
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            file: FileWriter::new(file.into_std().await, offset),
             final_path,
             part_path,
             offset,
@@ -167,7 +168,7 @@ impl Target for LocalTarget {
 /// Writes one `.part` file and renames it on commit.
 struct LocalWriter {
     kind: &'static str,
-    file: BufWriter<File>,
+    file: FileWriter,
     final_path: PathBuf,
     part_path: PathBuf,
     offset: u64,
@@ -177,14 +178,6 @@ struct LocalWriter {
 impl LocalWriter {
     fn err(&self, path: &Path, e: io::Error) -> SinkError {
         SinkError::io(self.kind, path.display().to_string(), e)
-    }
-
-    async fn remove_part(&self) -> Result<(), SinkError> {
-        match fs::remove_file(&self.part_path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.err(&self.part_path, e)),
-        }
     }
 }
 
@@ -207,66 +200,78 @@ impl SinkWriter for LocalWriter {
 
     async fn restart(&mut self) -> Result<(), SinkError> {
         self.file
-            .flush()
+            .truncate()
             .await
             .map_err(|e| self.err(&self.part_path, e))?;
-        let file = self.file.get_mut();
-        file.set_len(0)
-            .await
-            .map_err(|e| SinkError::io(self.kind, self.part_path.display().to_string(), e))?;
-        file.seek(SeekFrom::Start(0))
-            .await
-            .map_err(|e| SinkError::io(self.kind, self.part_path.display().to_string(), e))?;
         self.offset = 0;
         Ok(())
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<(), SinkError> {
-        if let Err(e) = self.file.write_all(&chunk).await {
-            return Err(self.err(&self.part_path, e));
-        }
-        self.offset += chunk.len() as u64;
+        let len = chunk.len() as u64;
+        self.file
+            .write(chunk)
+            .await
+            .map_err(|e| self.err(&self.part_path, e))?;
+        self.offset += len;
         Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), SinkError> {
-        self.file
-            .flush()
-            .await
-            .map_err(|e| self.err(&self.part_path, e))?;
-        if self.offset != self.expected_size {
-            self.remove_part().await?;
+        let LocalWriter {
+            kind,
+            file,
+            final_path,
+            part_path,
+            offset,
+            expected_size,
+        } = *self;
+        let err = |path: &Path, e| SinkError::io(kind, path.display().to_string(), e);
+        let file = file.close().await.map_err(|e| err(&part_path, e))?;
+        if offset != expected_size {
+            drop(file);
+            remove_part(&part_path)
+                .await
+                .map_err(|e| err(&part_path, e))?;
             return Err(SinkError::SizeMismatch {
-                location: self.final_path.display().to_string(),
-                expected: self.expected_size,
-                actual: self.offset,
+                location: final_path.display().to_string(),
+                expected: expected_size,
+                actual: offset,
             });
         }
-        self.file
-            .get_ref()
+        File::from_std(file)
             .sync_all()
             .await
-            .map_err(|e| self.err(&self.part_path, e))?;
-        fs::rename(&self.part_path, &self.final_path)
+            .map_err(|e| err(&part_path, e))?;
+        fs::rename(&part_path, &final_path)
             .await
-            .map_err(|e| self.err(&self.final_path, e))?;
-        if let Some(dir) = self.final_path.parent() {
-            sync_dir(dir).await.map_err(|e| self.err(dir, e))?;
+            .map_err(|e| err(&final_path, e))?;
+        if let Some(dir) = final_path.parent() {
+            sync_dir(dir).await.map_err(|e| err(dir, e))?;
         }
         Ok(())
     }
 
-    async fn abort(mut self: Box<Self>, keep_partial: bool) -> Result<(), SinkError> {
+    async fn abort(self: Box<Self>, keep_partial: bool) -> Result<(), SinkError> {
+        // Whatever was queued is written first, so a resume finds it.
+        let closed = self.file.close().await;
         if keep_partial {
-            // Keep what was written: flush the buffer so a resume finds it.
-            self.file
-                .flush()
-                .await
-                .map_err(|e| self.err(&self.part_path, e))?;
-            Ok(())
+            closed
+                .map(drop)
+                .map_err(|e| SinkError::io(self.kind, self.part_path.display().to_string(), e))
         } else {
-            self.remove_part().await
+            remove_part(&self.part_path)
+                .await
+                .map_err(|e| SinkError::io(self.kind, self.part_path.display().to_string(), e))
         }
+    }
+}
+
+/// Removes a partial; one that is already gone is fine.
+async fn remove_part(part_path: &Path) -> io::Result<()> {
+    match fs::remove_file(part_path).await {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -33,8 +33,10 @@
 //!   cancelled or retryable failure); `false` removes it (a checksum mismatch,
 //!   a permanent failure). Nothing ever appears at the final name.
 
+mod file_writer;
 pub mod local;
 pub mod nas;
+mod writeback;
 // Remote targets (issue 6).
 pub mod credentials;
 pub mod ftp;
