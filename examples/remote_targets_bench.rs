@@ -73,16 +73,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
         target: target.as_ref(),
         path,
         size: None,
-        sha256: None,
+        checksum: None,
     };
     let outcome =
         pipeline::download(job, &options, Box::new(|_| {}), &CancellationToken::new()).await?;
     let secs = outcome.elapsed.as_secs_f64();
     println!(
-        "{} bytes in {secs:.2} s = {:.1} MB/s sha256={} at {}",
+        "{} bytes in {secs:.2} s = {:.1} MB/s {} at {}",
         outcome.size,
         outcome.size as f64 / secs / 1e6,
-        outcome.sha256,
+        outcome.checksum,
         outcome.location
     );
     Ok(())

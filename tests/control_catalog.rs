@@ -643,10 +643,9 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     assert_eq!(spec["Location"], "local");
     assert_eq!(spec["Dir"], "backups/db1");
     assert_eq!(spec["Size"], 5000);
-    assert_eq!(
-        spec["SHA256"],
-        hex::encode(Sha256::digest(&content)).as_str()
-    );
+    let mut crc = crc64fast::Digest::new();
+    crc.write(&content);
+    assert_eq!(spec["CRC64"], crc.sum64().to_string().as_str());
     let url = spec["URL"].as_str().unwrap();
     assert!(url.starts_with(&control.endpoint), "{url}");
     let fetched = reqwest::get(url).await.unwrap().bytes().await.unwrap();
@@ -686,15 +685,15 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     report(
         "failed",
         vec![
-            ("ErrCode", "Checksum.Mismatch"),
-            ("ErrMessage", "sha256 differs"),
+            ("ErrCode", "Transfer.ChecksumMismatch"),
+            ("ErrMessage", "checksum differs"),
         ],
     )
     .await;
     let failed = list(download_id).await;
     assert_eq!(failed["BackupSetDownloadStatus"], "stop");
-    assert_eq!(failed["ErrMessage"], "sha256 differs");
-    assert_eq!(failed["ErrCode"], "Checksum.Mismatch");
+    assert_eq!(failed["ErrMessage"], "checksum differs");
+    assert_eq!(failed["ErrCode"], "Transfer.ChecksumMismatch");
     assert!(failed["BackupSetDownloadFinishTime"].as_i64().unwrap() > 0);
 
     // Auto download off: the next set is not queued.

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use dbs_gateway::transfer::config::LocalTargetConfig;
 use dbs_gateway::transfer::{
-    run_download_cli, set_layout, DownloadTask, Downloader, Progress, SetKind, TargetsConfig,
-    TransferConfig,
+    run_download_cli, set_layout, Checksum, DownloadTask, Downloader, Progress, SetKind,
+    TargetsConfig, TransferConfig,
 };
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -27,6 +27,13 @@ fn random_bytes(len: usize) -> Vec<u8> {
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+/// CRC-64/ECMA-182 as a task carries it: decimal.
+fn crc64_decimal(data: &[u8]) -> String {
+    let mut crc = crc64fast::Digest::new();
+    crc.write(data);
+    crc.sum64().to_string()
 }
 
 fn config() -> TransferConfig {
@@ -57,7 +64,7 @@ fn task(server: &RangeServer, data: &[u8]) -> DownloadTask {
         kind: SetKind::Full,
         set_name: "full_20261125.xb".into(),
         size: data.len() as u64,
-        sha256: sha256_hex(data),
+        crc64: crc64_decimal(data),
     }
 }
 
@@ -96,8 +103,8 @@ async fn full_download_lands_at_the_layout_path_with_equal_sha256() {
         .unwrap();
 
     let written = std::fs::read(final_path(root.path(), &t)).unwrap();
-    assert_eq!(sha256_hex(&written), t.sha256);
-    assert_eq!(outcome.sha256, t.sha256);
+    assert_eq!(sha256_hex(&written), sha256_hex(&data));
+    assert_eq!(outcome.checksum.value(), t.crc64);
     assert_eq!(outcome.size, data.len() as u64);
     assert_eq!(outcome.resumed_from, 0);
     assert!(!part_path(root.path(), &t).exists());
@@ -123,7 +130,7 @@ async fn a_dropped_connection_resumes_where_it_broke() {
         .unwrap();
 
     let written = std::fs::read(final_path(root.path(), &t)).unwrap();
-    assert_eq!(sha256_hex(&written), t.sha256);
+    assert_eq!(sha256_hex(&written), sha256_hex(&data));
     assert!(outcome.attempts >= 2, "attempts: {}", outcome.attempts);
     let ranges = server.ranges();
     assert_eq!(ranges[0], None);
@@ -159,7 +166,7 @@ async fn a_partial_from_an_earlier_run_is_rehashed_and_resumed() {
     assert_eq!(server.bytes_sent(), (data.len() - half) as u64);
     assert_eq!(server.ranges(), vec![Some(format!("bytes={half}-"))]);
     let written = std::fs::read(final_path(root.path(), &t)).unwrap();
-    assert_eq!(sha256_hex(&written), t.sha256);
+    assert_eq!(sha256_hex(&written), sha256_hex(&data));
     assert!(!part.exists());
 }
 
@@ -185,7 +192,7 @@ async fn a_server_that_ignores_range_restarts_from_zero() {
     assert_eq!(server.bytes_sent(), data.len() as u64);
     assert_eq!(outcome.downloaded, data.len() as u64);
     let written = std::fs::read(final_path(root.path(), &t)).unwrap();
-    assert_eq!(sha256_hex(&written), t.sha256);
+    assert_eq!(sha256_hex(&written), sha256_hex(&data));
 }
 
 #[tokio::test]
@@ -285,7 +292,7 @@ async fn cancellation_keeps_the_partial_and_a_rerun_finishes_it() {
         .unwrap();
     assert_eq!(outcome.resumed_from, kept);
     let written = std::fs::read(final_path(root.path(), &t)).unwrap();
-    assert_eq!(sha256_hex(&written), t.sha256);
+    assert_eq!(sha256_hex(&written), sha256_hex(&data));
     assert!(server.bytes_sent() < 2 * data.len() as u64);
 }
 
@@ -296,10 +303,18 @@ async fn the_cli_names_the_file_after_the_url_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let to = format!("local:{}", dir.path().display());
     let sha = sha256_hex(&data);
-    let outcome = run_download_cli(&server.url("set%201.xb"), &to, Some(&sha), None, None, None)
-        .await
-        .unwrap();
-    assert_eq!(outcome.sha256, sha);
+    let expected = Checksum::parse_sha256(&sha).unwrap();
+    let outcome = run_download_cli(
+        &server.url("set%201.xb"),
+        &to,
+        Some(expected),
+        None,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.checksum, expected);
     let written = std::fs::read(dir.path().join("set 1.xb")).unwrap();
     assert_eq!(sha256_hex(&written), sha);
 
@@ -309,7 +324,7 @@ async fn the_cli_names_the_file_after_the_url_and_verifies() {
     let err = run_download_cli(
         &server.url("x"),
         &to,
-        Some(&"0".repeat(64)),
+        Some(Checksum::Crc64(0)),
         None,
         None,
         None,

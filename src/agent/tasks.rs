@@ -141,7 +141,7 @@ async fn download_set(
         },
         set_name: spec.set_name.clone(),
         size: spec.size,
-        sha256: spec.sha256.clone(),
+        crc64: spec.crc64.clone(),
     };
     let progress = ctx.progress.clone();
     let report = Box::new(move |p: &crate::transfer::progress::Progress| {
@@ -159,7 +159,7 @@ async fn download_set(
     Ok(json!({
         "Location": outcome.location,
         "Size": outcome.size,
-        "SHA256": outcome.sha256,
+        "CRC64": outcome.checksum.value(),
         "ResumedFrom": outcome.resumed_from,
         "Downloaded": outcome.downloaded,
         "Attempts": outcome.attempts,

@@ -178,9 +178,10 @@ pub struct DownloadSpec {
     pub url: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256 of the bytes, hex.
-    #[serde(rename = "SHA256")]
-    pub sha256: String,
+    /// CRC-64/ECMA-182 of the bytes, an unsigned decimal (as OSS reports
+    /// `x-oss-hash-crc64ecma`).
+    #[serde(rename = "CRC64")]
+    pub crc64: String,
     /// Target: `local`, `nas`, `ftp` or `minio`.
     pub location: String,
     /// `BackupSetDownloadDir`: folder under the target root.
@@ -256,7 +257,7 @@ mod tests {
             set_name: "mysql-bin.000054".into(),
             url: "http://h/sets/bs1?Expires=1&Signature=ab".into(),
             size: 5,
-            sha256: "00".into(),
+            crc64: "0".into(),
             location: "local".into(),
             dir: "d".into(),
         });

@@ -287,6 +287,7 @@ fn backup_set_add(
         "DbType": set.db_type,
         "BackupSize": set.size,
         "SHA256": set.sha256,
+        "CRC64": set.crc64,
         "CreateTime": set.created_ms,
     });
     if let Some(queued) = added.download {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use dbs_gateway::agent::{self, check};
 use dbs_gateway::config::GatewayConfig;
 use dbs_gateway::discovery::{self, DatabaseType};
+use dbs_gateway::transfer::Checksum;
 
 /// Default location of the configuration file.
 const DEFAULT_CONFIG: &str = "/etc/dbs-gateway/gateway.toml";
@@ -51,9 +52,13 @@ enum Command {
         /// servers and credentials for `ftp:` and `minio:`.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Expected SHA-256 (hex); the file is kept only when it matches.
-        #[arg(long)]
-        sha256: Option<String>,
+        /// Expected CRC-64/ECMA-182 (decimal, as object stores report it);
+        /// the file is kept only when it matches.
+        #[arg(long, value_parser = parse_crc64, conflicts_with = "sha256")]
+        crc64: Option<Checksum>,
+        /// Expected SHA-256 (hex) instead; costs far more CPU than --crc64.
+        #[arg(long, value_parser = parse_sha256)]
+        sha256: Option<Checksum>,
         /// Expected size in bytes (default: asked from the server with HEAD).
         #[arg(long)]
         size: Option<u64>,
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
             url,
             to,
             config,
+            crc64,
             sha256,
             size,
             limit,
@@ -98,7 +104,7 @@ fn main() -> ExitCode {
             &url,
             &to,
             config.as_deref(),
-            sha256.as_deref(),
+            crc64.or(sha256),
             size,
             limit.map(|l| l.as_u64()),
         ),
@@ -186,19 +192,34 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn parse_crc64(value: &str) -> Result<Checksum, String> {
+    Checksum::parse_crc64(value).ok_or_else(|| "not an unsigned 64-bit decimal".to_owned())
+}
+
+fn parse_sha256(value: &str) -> Result<Checksum, String> {
+    Checksum::parse_sha256(value).ok_or_else(|| "not 64 hex digits".to_owned())
+}
+
 fn download(
     url: &str,
     to: &str,
     config: Option<&std::path::Path>,
-    sha256: Option<&str>,
+    checksum: Option<Checksum>,
     size: Option<u64>,
     limit: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
     dbs_gateway::logging::init("warn", dbs_gateway::config::LogFormat::Text);
     let config = config.map(load).transpose()?;
     let targets = config.as_ref().map(|c| &c.targets);
-    runtime()?.block_on(async {
-        dbs_gateway::transfer::run_download_cli(url, to, sha256, size, limit, targets)
+    // One download needs one thread for the network (the sink's own
+    // threads do the disk work); a multi-thread runtime would move every
+    // body chunk between threads and cost more CPU than it saves.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        dbs_gateway::transfer::run_download_cli(url, to, checksum, size, limit, targets)
             .await
             .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
     })?;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use super::checksum::Checksum;
 use super::config::{TargetsConfig, TransferConfig};
 use super::downloader::{http_client, options_from};
 use super::error::TransferError;
@@ -30,15 +31,16 @@ use super::sinks::nas::NasTarget;
 use super::sinks::Target;
 use super::source::HttpSource;
 use super::throttle::Throttle;
-use super::validate::{check_url, parse_sha256, ValidateError};
+use super::validate::{check_url, ValidateError};
 
 /// Downloads `url` to `to` (`local:/path` or `nas:/path`), verifying
-/// `sha256` (hex) and `size` when given, at most `bandwidth_limit` bytes per
-/// second. Prints `SHA256  PATH` on stdout when done, a summary on stderr.
+/// `checksum` and `size` when given, at most `bandwidth_limit` bytes per
+/// second. Prints `ALGORITHM:CHECKSUM  LOCATION` on stdout when done, a
+/// summary on stderr.
 pub async fn run_download_cli(
     url: &str,
     to: &str,
-    sha256: Option<&str>,
+    checksum: Option<Checksum>,
     size: Option<u64>,
     bandwidth_limit: Option<u64>,
     targets: Option<&TargetsConfig>,
@@ -48,7 +50,6 @@ pub async fn run_download_cli(
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_default();
     let url = check_url(url, &[], &host)?;
-    let expected = sha256.map(parse_sha256).transpose()?;
     let (target, name) = open_destination(to, &url, targets)?;
     let config = TransferConfig::default();
     let throttle = bandwidth_limit
@@ -72,7 +73,7 @@ pub async fn run_download_cli(
         target: target.as_ref(),
         path: name,
         size,
-        sha256: expected,
+        checksum,
     };
     let result = pipeline::download(job, &options, progress, &cancel).await;
     ctrl_c.abort();
@@ -90,7 +91,7 @@ pub async fn run_download_cli(
         outcome.downloaded,
         outcome.attempts
     );
-    println!("{}  {}", outcome.sha256, outcome.location);
+    println!("{}  {}", outcome.checksum, outcome.location);
     Ok(outcome)
 }
 

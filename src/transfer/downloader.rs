@@ -126,7 +126,7 @@ impl Downloader {
             target: target.as_ref(),
             path: valid.path,
             size: Some(valid.size),
-            sha256: Some(valid.sha256),
+            checksum: Some(valid.checksum),
         };
         pipeline::download(job, &self.options(), progress, cancel).await
     }

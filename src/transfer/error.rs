@@ -1,6 +1,7 @@
 //! [`TransferError`]: why a download failed, with the code reported to the
 //! control plane and whether a later attempt may succeed.
 
+use super::checksum::Checksum;
 use super::sinks::SinkError;
 use super::source::SourceError;
 use super::validate::ValidateError;
@@ -17,12 +18,12 @@ pub enum TransferError {
     /// The target failed (full, unmounted, I/O).
     #[error(transparent)]
     Sink(#[from] SinkError),
-    /// The bytes do not have the expected SHA-256; the partial was removed.
-    #[error("{location}: SHA-256 mismatch: expected {expected}, got {actual}; partial removed")]
+    /// The bytes do not have the expected checksum; the partial was removed.
+    #[error("{location}: checksum mismatch: expected {expected}, got {actual}; partial removed")]
     ChecksumMismatch {
         location: String,
-        expected: String,
-        actual: String,
+        expected: Checksum,
+        actual: Checksum,
     },
     /// Stopped by the caller (shutdown); the partial is kept for a resume.
     #[error("download cancelled; partial kept for a resume")]

@@ -1,5 +1,6 @@
-//! Backup-set downloads: HTTP source → SHA-256 → throttle → sink.
+//! Backup-set downloads: HTTP source → checksum → throttle → sink.
 //!
+//! - [`checksum`]: the CRC64 tasks carry (and SHA-256 for the CLI).
 //! - [`validate`]: checks a [`DownloadTask`] (location, path, URL host).
 //! - [`path`]: validated relative paths and the download layout
 //!   `{dir}/{plan}/{full|increment}/{set name}`.
@@ -14,6 +15,7 @@
 //! - [`cli`]: the one-shot `dbs-gateway download` command.
 //! - [`error`]: [`TransferError`] and its codes.
 
+pub mod checksum;
 pub mod cli;
 pub mod config;
 pub mod downloader;
@@ -26,6 +28,7 @@ pub mod source;
 pub mod throttle;
 pub mod validate;
 
+pub use checksum::Checksum;
 pub use cli::run_download_cli;
 pub use config::{TargetsConfig, TransferConfig};
 pub use downloader::Downloader;

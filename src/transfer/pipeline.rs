@@ -1,4 +1,4 @@
-//! One download: HTTP source → SHA-256 → throttle → sink, in bounded
+//! One download: HTTP source → checksum → throttle → sink, in bounded
 //! memory, resumed from what the sink holds, retried with backoff, and
 //! committed only when size and checksum match.
 //!
@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use super::checksum::{Checksum, Hasher};
 use super::error::TransferError;
 use super::path::RelPath;
 use super::progress::{ProgressFn, ProgressMeter};
@@ -31,8 +31,8 @@ pub struct Job<'a> {
     pub path: RelPath,
     /// Size of the set; `None` asks the server (`HEAD`).
     pub size: Option<u64>,
-    /// Expected SHA-256; `None` only computes it.
-    pub sha256: Option<[u8; 32]>,
+    /// Expected checksum; `None` only computes a CRC64.
+    pub checksum: Option<Checksum>,
 }
 
 /// How failures are retried.
@@ -76,8 +76,8 @@ pub struct DownloadOutcome {
     pub location: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256 of the set, lower-case hex.
-    pub sha256: String,
+    /// Checksum of the set (the expected one's algorithm).
+    pub checksum: Checksum,
     /// Bytes found in a partial from an earlier attempt and kept.
     pub resumed_from: u64,
     /// Bytes received over HTTP by this call.
@@ -92,7 +92,7 @@ pub struct DownloadOutcome {
 struct Run<'a> {
     source: &'a HttpSource,
     writer: Box<dyn SinkWriter>,
-    hasher: Sha256,
+    hasher: Hasher,
     meter: ProgressMeter,
     validator: Option<String>,
     throttle: Option<Arc<Throttle>>,
@@ -121,7 +121,7 @@ pub async fn download(
         abort(writer, false).await;
         return Err(e);
     }
-    let mut hasher = Sha256::new();
+    let mut hasher = Hasher::for_expected(job.checksum.as_ref());
     let resumed_from = match resume_hash(writer.as_mut(), &mut hasher, cancel).await {
         Ok(n) => n,
         Err(e) => {
@@ -148,23 +148,21 @@ pub async fn download(
             return Err(e);
         }
     };
-    let actual = hex::encode(run.hasher.finalize());
-    if let Some(expected) = job.sha256.map(hex::encode) {
-        if expected != actual {
-            abort(run.writer, false).await;
-            return Err(TransferError::ChecksumMismatch {
-                location,
-                expected,
-                actual,
-            });
-        }
+    let actual = run.hasher.finish();
+    if let Some(expected) = job.checksum.filter(|&expected| expected != actual) {
+        abort(run.writer, false).await;
+        return Err(TransferError::ChecksumMismatch {
+            location,
+            expected,
+            actual,
+        });
     }
     run.writer.commit().await?;
     run.meter.finish();
     let outcome = DownloadOutcome {
         location,
         size,
-        sha256: actual,
+        checksum: actual,
         resumed_from,
         downloaded: run.downloaded,
         attempts,
@@ -197,7 +195,7 @@ async fn ensure_room(
 /// cannot read them back (or reading fails). Returns the bytes kept.
 async fn resume_hash(
     writer: &mut dyn SinkWriter,
-    hasher: &mut Sha256,
+    hasher: &mut Hasher,
     cancel: &CancellationToken,
 ) -> Result<u64, TransferError> {
     if writer.offset() == 0 {
@@ -227,7 +225,7 @@ async fn resume_hash(
         }
     }
     if seen != writer.offset() {
-        *hasher = Sha256::new();
+        hasher.reset();
         writer.restart().await?;
         return Ok(0);
     }
@@ -300,7 +298,7 @@ impl Run<'_> {
             // the body is the whole set, so start over.
             tracing::warn!(offset, "server sent the whole set; restarting from zero");
             self.writer.restart().await?;
-            self.hasher = Sha256::new();
+            self.hasher.reset();
             self.meter.reset_to(0);
         }
         if body.validator.is_some() {

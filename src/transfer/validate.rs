@@ -6,6 +6,7 @@
 
 use reqwest::Url;
 
+use super::checksum::Checksum;
 use super::path::{set_layout, PathError, RelPath, SetKind};
 
 /// A backup-set download as the control plane describes it.
@@ -26,8 +27,8 @@ pub struct DownloadTask {
     pub set_name: String,
     /// Size of the set in bytes.
     pub size: u64,
-    /// SHA-256 of the set, 64 hex digits.
-    pub sha256: String,
+    /// CRC-64/ECMA-182 of the set, an unsigned decimal (see `checksum`).
+    pub crc64: String,
 }
 
 /// A task that passed [`validate`].
@@ -41,8 +42,8 @@ pub struct ValidTask {
     pub path: RelPath,
     /// Size in bytes.
     pub size: u64,
-    /// Expected SHA-256.
-    pub sha256: [u8; 32],
+    /// Expected checksum.
+    pub checksum: Checksum,
 }
 
 /// Why a task was refused. Never retryable: the same task fails the same way.
@@ -69,8 +70,8 @@ pub enum ValidateError {
     /// The URL carries a user name or password.
     #[error("download URL must not carry credentials")]
     Credentials,
-    /// The checksum is not 64 hex digits.
-    #[error("sha256 {0:?} is not 64 hex digits")]
+    /// The checksum is not an unsigned 64-bit decimal.
+    #[error("crc64 {0:?} is not an unsigned 64-bit decimal")]
     BadChecksum(String),
 }
 
@@ -111,13 +112,14 @@ pub fn validate(
     }
     let path = set_layout(&task.download_dir, &task.plan_id, task.kind, &task.set_name)?;
     let url = check_url(&task.url, allowed_hosts, control_host)?;
-    let sha256 = parse_sha256(&task.sha256)?;
+    let checksum = Checksum::parse_crc64(&task.crc64)
+        .ok_or_else(|| ValidateError::BadChecksum(task.crc64.clone()))?;
     Ok(ValidTask {
         url,
         location: task.location.clone(),
         path,
         size: task.size,
-        sha256,
+        checksum,
     })
 }
 
@@ -155,14 +157,6 @@ pub fn check_url(
     Ok(parsed)
 }
 
-/// Parses a SHA-256 given as 64 hex digits (either case).
-pub fn parse_sha256(hex_digits: &str) -> Result<[u8; 32], ValidateError> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_digits, &mut out)
-        .map_err(|_| ValidateError::BadChecksum(hex_digits.to_owned()))?;
-    Ok(out)
-}
-
 /// The URL without query string or fragment, for logs and messages: a
 /// signed URL's query holds its signature.
 pub fn redact_url(url: &Url) -> String {
@@ -185,7 +179,7 @@ mod tests {
             kind: SetKind::Full,
             set_name: "full.xb".into(),
             size: 10,
-            sha256: "AB".repeat(32),
+            crc64: "11051210869376104954".into(),
         }
     }
 
@@ -198,7 +192,7 @@ mod tests {
     fn a_good_task_passes() {
         let v = check(&task(), &[]).unwrap();
         assert_eq!(v.path.as_slash_path(), "dl/plan1/full/full.xb");
-        assert_eq!(v.sha256[0], 0xab);
+        assert_eq!(v.checksum, Checksum::Crc64(0x995D_C9BB_DF19_39FA));
         assert_eq!(redact_url(&v.url), "http://control.example:8080/sets/1");
     }
 
@@ -237,7 +231,8 @@ mod tests {
                 |t| t.url = "http://u:p@control.example/x".into(),
                 "Task.UrlHasCredentials",
             ),
-            (|t| t.sha256 = "xyz".into(), "Task.InvalidChecksum"),
+            (|t| t.crc64 = "xyz".into(), "Task.InvalidChecksum"),
+            (|t| t.crc64 = "-1".into(), "Task.InvalidChecksum"),
         ];
         for (spoil, code) in cases {
             let mut t = task();

@@ -126,7 +126,7 @@ def test_auto_download_of_new_sets_through_the_sdk(tmp_path, control, algorithm)
     assert raw["BackupSetDownloadProgress"]["Percent"] == 50.0
 
     as_gateway(control, "GatewayReportTask", BackupGatewayId=gateway_id, TaskId=task["TaskId"], Status="finish",
-               Result=json.dumps({"SHA256": spec["SHA256"]}))
+               Result=json.dumps({"CRC64": spec["CRC64"]}))
     [done] = downloads()
     assert done.backup_set_download_status == "finish"
     assert done.backup_set_download_finish_time >= done.backup_set_download_create_time
@@ -144,12 +144,12 @@ def test_a_failed_download_shows_stop_and_its_error(tmp_path, control):
     add_set(control, tmp_path, "plan-fail", "full", b"payload", "full-2.xb")
     [task] = as_gateway(control, "GatewayPollTasks", BackupGatewayId=gateway_id, WaitSeconds=5)["Tasks"]
     as_gateway(control, "GatewayReportTask", BackupGatewayId=gateway_id, TaskId=task["TaskId"], Status="failed",
-               ErrCode="Checksum.Mismatch", ErrMessage="sha256 of the received bytes differs")
+               ErrCode="Transfer.ChecksumMismatch", ErrMessage="crc64 of the received bytes differs")
     body = tea_client(control).describe_backup_set_download_task_list(
         models.DescribeBackupSetDownloadTaskListRequest(backup_plan_id="plan-fail")).body
     [failed] = body.items.backup_set_download_task_detail
     assert failed.backup_set_download_status == "stop"
-    assert failed.err_message == "sha256 of the received bytes differs"
+    assert failed.err_message == "crc64 of the received bytes differs"
     assert failed.backup_set_job_type == "cbs_backup_sub_full"
 
 

@@ -107,8 +107,9 @@ part_size_mib = 5
              Path(env("DBS_TEST_S3_ROOT")) / env("DBS_TEST_S3_BUCKET") / f"cli-{run}"),
         ):
             out = subprocess.run([binary("dbs-gateway"), "download", url, "--to", to, "--config", str(config),
-                                  "--sha256", added["SHA256"]], capture_output=True, text=True)
+                                  "--crc64", added["CRC64"]], capture_output=True, text=True)
             assert out.returncode == 0, out.stderr
+            assert out.stdout.startswith(f"crc64ecma:{added['CRC64']}  "), out.stdout
             name = url.split("?")[0].rsplit("/", 1)[1]
             assert sha256(landed / name) == added["SHA256"], list(landed.rglob("*"))
     finally:

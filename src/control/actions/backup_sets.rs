@@ -112,6 +112,7 @@ fn set_item(set: &sets::BackupSet, kind: SetKind) -> Value {
         "BackupSetName": set.name,
         "BackupSetDbType": set.db_type,
         "BackupSetSHA256": set.sha256,
+        "BackupSetCRC64": set.crc64,
     });
     match kind {
         SetKind::Full => {

@@ -52,7 +52,7 @@ pub fn queue_auto(
         set_name: set.name.clone(),
         url,
         size: set.size,
-        sha256: set.sha256.clone(),
+        crc64: set.crc64.clone(),
         location: rules.location.clone(),
         dir: rules.download_dir.clone(),
     });
@@ -221,7 +221,7 @@ pub fn list(
     let mut stmt = conn.prepare(&format!(
         "SELECT d.id AS d_id, d.way, d.data_format, d.target_type, d.location, d.dir,
              d.gateway_id, d.task_id, d.created_ms AS d_created_ms,
-             s.id AS s_id, s.plan_id, s.kind, s.name, s.db_type, s.file, s.size, s.sha256,
+             s.id AS s_id, s.plan_id, s.kind, s.name, s.db_type, s.file, s.size, s.sha256, s.crc64,
              s.start_ms, s.end_ms, s.created_ms AS s_created_ms,
              t.state AS t_state, t.attempts AS t_attempts,
              t.lease_until_ms AS t_lease_until_ms, t.progress AS t_progress,
@@ -277,6 +277,7 @@ mod tests {
                 file: "sets/s".into(),
                 size: 1,
                 sha256: String::new(),
+                crc64: String::new(),
                 start_ms: 0,
                 end_ms: 0,
                 created_ms: 0,

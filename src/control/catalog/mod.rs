@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS backup_sets (
     file TEXT NOT NULL,
     size INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
+    crc64 TEXT NOT NULL,
     start_ms INTEGER NOT NULL,
     end_ms INTEGER NOT NULL,
     created_ms INTEGER NOT NULL

@@ -1,5 +1,5 @@
 //! Backup sets: their bytes copied under `{data dir}/sets/{BackupSetId}`
-//! (size and SHA-256 computed on the way in; written to a temporary name,
+//! (size, SHA-256 and CRC64 computed on the way in; written to a temporary name,
 //! fsynced, renamed), their records, and the listing behind
 //! DescribeFullBackupList and DescribeIncrementBackupList.
 //!
@@ -40,8 +40,10 @@ pub struct BackupSet {
     pub file: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256, hex.
+    /// SHA-256, hex (shown to operators, and the strong ETag).
     pub sha256: String,
+    /// CRC-64/ECMA-182, decimal (what agents verify).
+    pub crc64: String,
     /// When the copy began, ms since the epoch.
     pub start_ms: i64,
     /// When the copy ended, ms since the epoch.
@@ -76,6 +78,7 @@ impl BackupSet {
             file: row.get("file")?,
             size: row.get::<_, i64>("size")? as u64,
             sha256: row.get("sha256")?,
+            crc64: row.get("crc64")?,
             start_ms: row.get("start_ms")?,
             end_ms: row.get("end_ms")?,
             created_ms: row.get(created_column)?,
@@ -196,7 +199,11 @@ pub fn add(
     let id = new_set_id();
     let file = format!("{SETS_DIR}/{id}");
     let start_ms = now_ms();
-    let (size, sha256) = copy_in(new.source, &data_dir.join(SETS_DIR), &id)?;
+    let Copied {
+        size,
+        sha256,
+        crc64,
+    } = copy_in(new.source, &data_dir.join(SETS_DIR), &id)?;
     let end_ms = now_ms();
     let recorded = (|| -> Result<Added, AddError> {
         let tx = conn.transaction()?;
@@ -204,8 +211,8 @@ pub fn add(
         let plan = plans::get_or_create(&tx, new.plan_id, db_type, end_ms)?;
         tx.execute(
             "INSERT INTO backup_sets (id, plan_id, kind, name, db_type, file, size, sha256,
-                 start_ms, end_ms, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                 crc64, start_ms, end_ms, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
             rusqlite::params![
                 id,
                 plan.id,
@@ -215,6 +222,7 @@ pub fn add(
                 file,
                 size as i64,
                 sha256,
+                crc64,
                 start_ms,
                 end_ms
             ],
@@ -240,9 +248,18 @@ fn new_set_id() -> String {
     )
 }
 
+/// What [`copy_in`] learnt of the bytes.
+struct Copied {
+    size: u64,
+    /// Hex.
+    sha256: String,
+    /// Decimal.
+    crc64: String,
+}
+
 /// Streams `source` into `{dir}/{id}` through a temporary name, returning
-/// its size and SHA-256 (hex). On any failure no file is left behind.
-fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<(u64, String), AddError> {
+/// its size and checksums. On any failure no file is left behind.
+fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
     let source_err = |e| AddError::Source {
         path: source.to_path_buf(),
         source: e,
@@ -260,13 +277,14 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<(u64, String), AddErro
     })?;
     let part = dir.join(format!(".{id}.part"));
     let target = dir.join(id);
-    let copied = (|| -> Result<(u64, String), AddError> {
+    let copied = (|| -> Result<Copied, AddError> {
         let copy_err = |e| AddError::Copy {
             path: part.clone(),
             source: e,
         };
         let mut output = File::create(&part).map_err(copy_err)?;
         let mut hasher = Sha256::new();
+        let mut crc = crc64fast::Digest::new();
         let mut buffer = vec![0u8; COPY_BUFFER];
         let mut size = 0u64;
         loop {
@@ -277,6 +295,7 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<(u64, String), AddErro
                 Err(e) => return Err(source_err(e)),
             };
             hasher.update(&buffer[..n]);
+            crc.write(&buffer[..n]);
             output.write_all(&buffer[..n]).map_err(copy_err)?;
             size += n as u64;
         }
@@ -286,7 +305,11 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<(u64, String), AddErro
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(copy_err)?;
-        Ok((size, hex::encode(hasher.finalize())))
+        Ok(Copied {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+            crc64: crc.sum64().to_string(),
+        })
     })();
     if copied.is_err() {
         let _ = std::fs::remove_file(&part);
@@ -396,6 +419,8 @@ mod tests {
             added.set.sha256,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        // CRC-64/XZ of "abc" (as `crc64ecma` object stores report it).
+        assert_eq!(added.set.crc64, 0x2CD8_094A_1A27_7627u64.to_string());
         assert!(added.download.is_none());
         let stored = dir.path().join("data").join(&added.set.file);
         assert_eq!(std::fs::read(stored).unwrap(), b"abc");
