@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Sends the same set (default 4 GiB; SIZE_MIB=… to change) from an HTTP URL
-# to the FTP and the S3 test servers, once through dbs-gateway's sinks and
-# once with `rclone copyurl` (Debian's rclone), in the same run, and prints
-# the throughput of both, their ratio and the peak RSS of each process.
-# Both sides verify the arrived bytes by SHA-256.
+# Sends the same set (default 4 GiB; SIZE_MIB=… to change) to the FTP and the
+# S3 test servers, once with `dbs-gateway download --to ftp:/minio:` and once
+# with `rclone copyurl` (Debian's rclone), in the same run, and prints the
+# throughput of both, their ratio and the peak RSS of each process. The set
+# is served by dbs-control from its signed URL, as the agent gets it. Both
+# sides are checked by the SHA-256 of what arrived; dbs-gateway also
+# verifies the CRC64 the task would carry.
 #
-# The agent side is examples/remote_targets_bench.rs (HTTP body → SHA-256 →
-# sink), since the one-shot CLI's `--to ftp:/minio:` is wired up separately.
 # Part size and parallel parts are the same for both S3 clients
 # (PART_MIB=16, IN_FLIGHT=4 by default).
 set -euo pipefail
@@ -38,20 +38,56 @@ step "starting FTP and S3 servers"
 start_ftp
 start_s3
 
-step "building the sink bench (release)"
-cargo build --release --quiet --example remote_targets_bench
-AGENT="$ROOT/target/release/examples/remote_targets_bench"
+step "building dbs-gateway and dbs-control (release)"
+cargo build --release --quiet --bins
+AGENT="$ROOT/target/release/dbs-gateway"
+CONTROL="$ROOT/target/release/dbs-control"
 
-step "making a ${SIZE_MIB} MiB set and serving it over HTTP"
-mkdir -p "$DBS_TESTRUN/www"
-SET="$DBS_TESTRUN/www/set.xb"
+step "making a ${SIZE_MIB} MiB set and serving it from dbs-control"
+SET="$DBS_TESTRUN/set.xb"
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$SET"
 WANT=$(sha256sum "$SET" | cut -d' ' -f1)
 HTTP_PORT=$(free_port)
-python3 -m http.server -b 127.0.0.1 -d "$DBS_TESTRUN/www" "$HTTP_PORT" >/dev/null 2>&1 &
+"$CONTROL" serve --listen "127.0.0.1:$HTTP_PORT" --data-dir "$DBS_TESTRUN/control" \
+    2>"$DBS_TESTRUN/control.log" &
 track_pid $!
-wait_for_port "$HTTP_PORT" "HTTP server"
-URL="http://127.0.0.1:$HTTP_PORT/set.xb"
+wait_for_port "$HTTP_PORT" "dbs-control"
+"$CONTROL" backup-set add --data-dir "$DBS_TESTRUN/control" --plan bench --kind full \
+    --name set.xb "$SET" >"$DBS_TESTRUN/added.json"
+rm -f "$SET"
+json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+CRC=$(json "$DBS_TESTRUN/added.json" CRC64)
+SET_ID=$(json "$DBS_TESTRUN/added.json" BackupSetId)
+URL=$("$CONTROL" backup-set url --data-dir "$DBS_TESTRUN/control" --set "$SET_ID")
+
+# The gateway's targets, as an operator writes them in gateway.toml.
+GW_CONFIG="$DBS_TESTRUN/gateway.toml"
+cat >"$GW_CONFIG" <<TOML
+[gateway]
+state_dir = "$DBS_TESTRUN/gw-state"
+
+[control]
+endpoint = "http://127.0.0.1:$HTTP_PORT"
+access_key_id = "unused-by-download"
+access_key_secret = "unused-by-download"
+
+[targets.ftp]
+host = "127.0.0.1"
+port = $DBS_TEST_FTP_PORT
+user = "$DBS_TEST_FTP_USER"
+password = "$DBS_TEST_FTP_PASSWORD"
+
+[targets.minio]
+endpoint = "$DBS_TEST_S3_ENDPOINT"
+bucket = "$DBS_TEST_S3_BUCKET"
+region = "$DBS_TEST_S3_REGION"
+access_key_id = "$DBS_TEST_S3_ACCESS_KEY"
+secret_access_key = "$DBS_TEST_S3_SECRET_KEY"
+path_style = true
+part_size_mib = $PART_MIB
+parts_in_flight = $IN_FLIGHT
+TOML
+GW=("$AGENT" download "$URL" --config "$GW_CONFIG" --crc64 "$CRC")
 
 # rclone remotes from the environment (no config file). The endpoint is plain
 # HTTP; a custom CA bundle in the environment makes rclone's S3 client fail.
@@ -99,9 +135,9 @@ run() {
 FTPD=$DBS_TEST_FTP_ROOT
 mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
 S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
-run "ftp agent" "$FTPD/agent/set.xb" "$AGENT" "$URL" ftp:/agent set.xb
+run "ftp agent" "$FTPD/agent/$SET_ID" "${GW[@]}" --to ftp:agent
 run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
-run "s3 agent" "$S3D/agent/set.xb" "$AGENT" "$URL" "minio:$DBS_TEST_S3_BUCKET/agent" set.xb "$PART_MIB" "$IN_FLIGHT"
+run "s3 agent" "$S3D/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
 run "s3 rclone" "$S3D/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
 
 step "results: ${SIZE_MIB} MiB, S3 parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
