@@ -8,13 +8,14 @@
 # verifies the CRC64 the task would carry.
 #
 # Part size and parallel parts are the same for both S3 clients
-# (PART_MIB=16, IN_FLIGHT=4 by default).
+# (PART_MIB=16, IN_FLIGHT=4 by default). TARGETS="ftp" or "s3" runs one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SIZE_MIB=${SIZE_MIB:-4096}
 PART_MIB=${PART_MIB:-16}
 IN_FLIGHT=${IN_FLIGHT:-4}
+TARGETS=${TARGETS:-ftp s3}
 export DBS_TESTRUN="$ROOT/.benchrun"
 rm -rf "$DBS_TESTRUN"
 mkdir -p "$DBS_TESTRUN"
@@ -135,14 +136,23 @@ run() {
 FTPD=$DBS_TEST_FTP_ROOT
 mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
 S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
-run "ftp agent" "$FTPD/agent/$SET_ID" "${GW[@]}" --to ftp:agent
-run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
-run "s3 agent" "$S3D/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
-run "s3 rclone" "$S3D/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
+for t in $TARGETS; do
+    case $t in
+    ftp)
+        run "ftp agent" "$FTPD/agent/$SET_ID" "${GW[@]}" --to ftp:agent
+        run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
+        ;;
+    s3)
+        run "s3 agent" "$S3D/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
+        run "s3 rclone" "$S3D/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
+        ;;
+    *) echo "unknown target $t (ftp, s3)" >&2; exit 2 ;;
+    esac
+done
 
 step "results: ${SIZE_MIB} MiB, S3 parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
 printf '%-8s %12s %12s %8s %16s %16s\n' target "agent MB/s" "rclone MB/s" ratio "agent RSS MiB" "rclone RSS MiB"
-for t in ftp s3; do
+for t in $TARGETS; do
     a=${SECS["$t agent"]} r=${SECS["$t rclone"]}
     awk -v n="$((SIZE_MIB * 1024 * 1024))" -v a="$a" -v r="$r" -v t="$t" \
         -v ra="${RSS["$t agent"]}" -v rr="${RSS["$t rclone"]}" \

@@ -452,6 +452,7 @@ impl Target for MinioTarget {
             marker,
             upload: None,
             buffer: BytesMut::new(),
+            spare: None,
             running: JoinSet::new(),
             parts: Vec::new(),
             next_part: 0,
@@ -468,6 +469,12 @@ struct DonePart {
     md5: [u8; 16],
 }
 
+/// A finished part upload, with its buffer when nothing else holds it.
+struct Finished {
+    part: DonePart,
+    buffer: Option<BytesMut>,
+}
+
 /// Streams one object as a multipart upload.
 struct MinioWriter {
     inner: Arc<Inner>,
@@ -476,7 +483,10 @@ struct MinioWriter {
     /// The upload id, once the first part is due.
     upload: Option<MultipartId>,
     buffer: BytesMut,
-    running: JoinSet<Result<DonePart, SinkError>>,
+    /// The buffer of a finished part, reused for the next one: a fresh
+    /// `part_size` allocation per part costs page faults for every page.
+    spare: Option<BytesMut>,
+    running: JoinSet<Result<Finished, SinkError>>,
     parts: Vec<DonePart>,
     next_part: usize,
     offset: u64,
@@ -525,6 +535,7 @@ impl MinioWriter {
         let key = self.key.clone();
         self.running.spawn(async move {
             let md5 = part_md5(data.clone()).await?;
+            let sent = data.clone();
             let id = inner
                 .store
                 .put_part(&key, &id, idx, PutPayload::from(data))
@@ -543,7 +554,10 @@ impl MinioWriter {
                     retryable: true,
                 });
             }
-            Ok(DonePart { idx, id, md5 })
+            Ok(Finished {
+                part: DonePart { idx, id, md5 },
+                buffer: sent.try_into_mut().ok(),
+            })
         });
         Ok(())
     }
@@ -551,8 +565,12 @@ impl MinioWriter {
     async fn join_one(&mut self) -> Result<(), SinkError> {
         match self.running.join_next().await {
             None => Ok(()),
-            Some(Ok(Ok(part))) => {
+            Some(Ok(Ok(Finished { part, buffer }))) => {
                 self.parts.push(part);
+                if let Some(mut buffer) = buffer {
+                    buffer.clear();
+                    self.spare = Some(buffer);
+                }
                 Ok(())
             }
             Some(Ok(Err(e))) => Err(e),
@@ -687,7 +705,10 @@ impl SinkWriter for MinioWriter {
     async fn write(&mut self, mut chunk: Bytes) -> Result<(), SinkError> {
         while !chunk.is_empty() {
             if self.buffer.capacity() == 0 {
-                self.buffer.reserve(self.inner.part_size);
+                self.buffer = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| BytesMut::with_capacity(self.inner.part_size));
             }
             let room = self.inner.part_size - self.buffer.len();
             let take = room.min(chunk.len());
