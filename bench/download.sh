@@ -76,6 +76,7 @@ run() {
     mkdir -p "$dir"
     cat "$WORK"/control/sets/* >/dev/null # the same warm page cache for both
 
+    sync # each client starts with no dirty pages of the runs before
     /usr/bin/time -f '%e %M' -o "$WORK/curl.time" curl -sS -o "$dir/curl.bin" "$url"
     local c t0 t1 cs
     c=$(wall_secs "$WORK/curl.time")
@@ -85,6 +86,7 @@ run() {
     cs=$(awk -v a="$c" -v b="$t0" -v d="$t1" 'BEGIN { print a + d - b }')
     rm -f "$dir/curl.bin"
 
+    sync
     /usr/bin/time -f '%e %M' -o "$WORK/gw.time" "$BIN" download "$url" \
         --to "local:$dir/gw.bin" --crc64 "${SET_CRC[$file]}" --size "$bytes" \
         >"$WORK/gw.out" 2>"$WORK/gw.err" || { cat "$WORK/gw.err"; exit 1; }

@@ -104,14 +104,14 @@ export RCLONE_CONFIG_BS3_SECRET_ACCESS_KEY=$DBS_TEST_S3_SECRET_KEY
 export RCLONE_CONFIG_BS3_FORCE_PATH_STYLE=true
 RCLONE_FLAGS=(--config /dev/null --s3-chunk-size "${PART_MIB}M" --s3-upload-concurrency "$IN_FLIGHT")
 
-# Runs a command under GNU time; prints "seconds peak_rss_kib".
+# Runs a command under GNU time; prints "seconds peak_rss_kib cpu_seconds".
 measure() {
     local out="$DBS_TESTRUN/time.out"
-    /usr/bin/time -f '%e %M' -o "$out" "$@" >"$DBS_TESTRUN/cmd.log" 2>&1 || {
+    /usr/bin/time -f '%e %M %U %S' -o "$out" "$@" >"$DBS_TESTRUN/cmd.log" 2>&1 || {
         cat "$DBS_TESTRUN/cmd.log" >&2
         return 1
     }
-    cat "$out"
+    awk '{ print $1, $2, $3 + $4 }' "$out"
 }
 
 check_sha() {
@@ -126,11 +126,12 @@ run() {
     local name=$1 file=$2
     shift 2
     step "$name"
-    read -r secs rss < <(measure "$@")
+    sync # every leg starts with no dirty pages of the legs before
+    read -r secs rss cpu < <(measure "$@")
     check_sha "$file" "$name"
     SECS[$name]=$secs
     RSS[$name]=$rss
-    printf '%s: %s s, peak RSS %s MiB\n' "$name" "$secs" "$((rss / 1024))"
+    printf '%s: %s s, CPU %s s, peak RSS %s MiB\n' "$name" "$secs" "$cpu" "$((rss / 1024))"
 }
 
 FTPD=$DBS_TEST_FTP_ROOT
