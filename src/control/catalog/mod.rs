@@ -66,7 +66,42 @@ CREATE INDEX IF NOT EXISTS set_downloads_plan ON set_downloads(plan_id, id);
 
 /// Creates the catalog's tables if missing; called by `store::open`.
 pub fn apply_schema(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    add_set_crc64(conn)
+}
+
+/// A data dir made before tasks carried a CRC64 gets the column, filled
+/// once from the set files. A set whose file cannot be read keeps an empty
+/// value, which agents refuse with `Task.InvalidChecksum`.
+fn add_set_crc64(conn: &Connection) -> rusqlite::Result<()> {
+    let present = conn
+        .prepare("SELECT 1 FROM pragma_table_info('backup_sets') WHERE name = 'crc64'")?
+        .exists([])?;
+    if present {
+        return Ok(());
+    }
+    conn.execute_batch("ALTER TABLE backup_sets ADD COLUMN crc64 TEXT NOT NULL DEFAULT ''")?;
+    let Some(data_dir) = sets::data_dir_of(conn) else {
+        return Ok(());
+    };
+    let files: Vec<(String, String)> = conn
+        .prepare("SELECT id, file FROM backup_sets")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, file) in files {
+        match sets::crc64_of_file(&data_dir.join(&file)) {
+            Ok(crc64) => {
+                conn.execute(
+                    "UPDATE backup_sets SET crc64 = ?1 WHERE id = ?2",
+                    [crc64, id],
+                )?;
+            }
+            Err(e) => {
+                tracing::warn!(set = %id, %file, error = %e, "cannot compute the CRC64 of a set")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A value of the catalog's key/value table.

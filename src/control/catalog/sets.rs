@@ -317,6 +317,22 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
     copied
 }
 
+/// The CRC-64/ECMA-182 of a file, decimal (for sets recorded before
+/// sets carried one).
+pub(crate) fn crc64_of_file(path: &Path) -> std::io::Result<String> {
+    let mut input = File::open(path)?;
+    let mut crc = crc64fast::Digest::new();
+    let mut buffer = vec![0u8; COPY_BUFFER];
+    loop {
+        match input.read(&mut buffer) {
+            Ok(0) => return Ok(crc.sum64().to_string()),
+            Ok(n) => crc.write(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A set by id.
 pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<BackupSet>> {
     conn.query_row(
@@ -432,6 +448,36 @@ mod tests {
             .call_now(|c| list(c, "p1", SetKind::Full, &Filter::default(), 0, 30))
             .unwrap();
         assert!(full.is_empty());
+    }
+
+    #[test]
+    fn a_data_dir_from_before_crc64_gets_it_from_the_set_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let source = dir.path().join("full.xb");
+        std::fs::write(&source, b"123456789").unwrap();
+        let store = store::open(&data).unwrap();
+        let id = store
+            .call_now(|c| {
+                let new = NewSet {
+                    plan_id: "p1",
+                    kind: SetKind::Full,
+                    name: None,
+                    db_type: None,
+                    source: &source,
+                };
+                let added = add(c, &data_dir_of(c).unwrap(), &new, None, store::now_ms).unwrap();
+                // As the table was before sets carried a CRC64.
+                c.execute_batch("ALTER TABLE backup_sets DROP COLUMN crc64")?;
+                Ok(added.set.id)
+            })
+            .unwrap();
+        drop(store);
+
+        let store = store::open(&data).unwrap();
+        let set = store.call_now(move |c| get(c, &id)).unwrap().unwrap();
+        // The catalogued CRC-64/XZ check value.
+        assert_eq!(set.crc64, 0x995D_C9BB_DF19_39FAu64.to_string());
     }
 
     #[test]
