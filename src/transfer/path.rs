@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Longest accepted component, in bytes (common file-system limit).
-const MAX_COMPONENT_BYTES: usize = 255;
+pub const MAX_COMPONENT_BYTES: usize = 255;
 
 /// Why a name was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -2,9 +2,12 @@
 //! ids, set names, download dirs, target locations and data formats.
 //!
 //! A download dir and a set name end up in a path on a database host, so
-//! they follow the agent's own rules (no `..` or `.`, no absolute path, no
-//! backslash, no control character, no empty component, components of at
-//! most 255 bytes): a rule the agent would refuse is refused here first.
+//! they are checked by the agent's own rules (`transfer::path`: no `..` or
+//! `.`, no absolute path, no backslash, no control character, no empty
+//! component, components of at most 255 bytes): a value the agent would
+//! refuse is refused here first.
+
+use crate::transfer::path::{PathError, RelPath, MAX_COMPONENT_BYTES};
 
 /// Target locations of `BackupSetDownloadTargetTypeLocation`.
 pub const LOCATIONS: [&str; 4] = ["local", "nas", "ftp", "minio"];
@@ -15,7 +18,6 @@ pub const NATIVE: &str = "Native";
 /// Data formats the API names; only [`NATIVE`] is served.
 pub const DATA_FORMATS: [&str; 4] = ["Native", "SQL", "CSV", "JSON"];
 
-const MAX_COMPONENT_BYTES: usize = 255;
 const MAX_ID_CHARS: usize = 64;
 
 /// Why a value was refused.
@@ -119,53 +121,30 @@ pub fn set_name(value: &str) -> Result<&str, NameError> {
             value: value.into(),
         });
     }
-    component(FIELD, value, value)?;
+    RelPath::component(FIELD, value).map_err(NameError::from)?;
     Ok(value)
 }
 
 /// A `BackupSetDownloadDir`: one or more safe components joined by `/`.
 pub fn download_dir(value: &str) -> Result<&str, NameError> {
-    const FIELD: &str = "BackupSetDownloadDir";
-    let bytes = value.as_bytes();
-    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
-    if value.starts_with('/') || value.starts_with('\\') || drive {
-        return Err(NameError::Absolute {
-            field: FIELD,
-            value: value.into(),
-        });
-    }
-    for part in value.split('/') {
-        component(FIELD, value, part)?;
-    }
+    RelPath::parse("BackupSetDownloadDir", value).map_err(NameError::from)?;
     Ok(value)
 }
 
-fn component(field: &'static str, whole: &str, part: &str) -> Result<(), NameError> {
-    if part.is_empty() {
-        return Err(NameError::Empty {
-            field,
-            value: whole.into(),
-        });
+/// The agent's own refusal, as the catalog reports it.
+impl From<PathError> for NameError {
+    fn from(e: PathError) -> Self {
+        match e {
+            PathError::Empty { field, value } => NameError::Empty { field, value },
+            PathError::Absolute { field, value } => NameError::Absolute { field, value },
+            PathError::Traversal { field, value } => NameError::Traversal { field, value },
+            PathError::BadCharacter { field, value } => NameError::BadCharacter { field, value },
+            PathError::TooLong { field } => NameError::TooLong {
+                field,
+                max: MAX_COMPONENT_BYTES,
+            },
+        }
     }
-    if part == ".." || part == "." {
-        return Err(NameError::Traversal {
-            field,
-            value: whole.into(),
-        });
-    }
-    if part.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(NameError::BadCharacter {
-            field,
-            value: whole.into(),
-        });
-    }
-    if part.len() > MAX_COMPONENT_BYTES {
-        return Err(NameError::TooLong {
-            field,
-            max: MAX_COMPONENT_BYTES,
-        });
-    }
-    Ok(())
 }
 
 /// A target location, `local` when absent.
