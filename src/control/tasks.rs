@@ -76,17 +76,8 @@ pub fn enqueue(
     client_token: Option<&str>,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
-    if let Some(token) = client_token {
-        let existing = conn
-            .query_row(
-                "SELECT id FROM tasks WHERE client_token = ?1",
-                [token],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok(id);
-        }
+    if let Some(id) = super::store::id_by_client_token(conn, "tasks", client_token)? {
+        return Ok(id);
     }
     let spec = serde_json::to_string(spec).expect("a task spec serializes");
     conn.query_row(

@@ -5,7 +5,7 @@
 //! An auto download's state is the state of its task in the `tasks` table,
 //! read here and mapped to the API's download statuses by [`status`].
 
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{Connection, Row};
 
 use crate::api::gateway::{DownloadSpec, SetKind, TaskSpec};
 use crate::control::{set_url, tasks};
@@ -95,17 +95,10 @@ pub fn create_manual(
     client_token: Option<&str>,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
-    if let Some(token) = client_token {
-        let existing = conn
-            .query_row(
-                "SELECT id FROM set_downloads WHERE client_token = ?1",
-                [token],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok(id);
-        }
+    if let Some(id) =
+        crate::control::store::id_by_client_token(conn, "set_downloads", client_token)?
+    {
+        return Ok(id);
     }
     conn.query_row(
         "INSERT INTO set_downloads (set_id, plan_id, way, data_format, target_type,
