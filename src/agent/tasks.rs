@@ -15,7 +15,6 @@ use crate::config::GatewayConfig;
 use crate::discovery::{self, DatabaseType, DiscoveryError, ListRequest};
 use crate::transfer::downloader::Downloader;
 use crate::transfer::error::TransferError;
-use crate::transfer::path::SetKind;
 use crate::transfer::validate::DownloadTask;
 
 /// A task that failed, with the code and message reported to the control plane.
@@ -135,10 +134,7 @@ async fn download_set(
         location: spec.location.clone(),
         download_dir: spec.dir.clone(),
         plan_id: spec.backup_plan_id.clone(),
-        kind: match spec.kind {
-            crate::api::gateway::SetKind::Full => SetKind::Full,
-            crate::api::gateway::SetKind::Increment => SetKind::Increment,
-        },
+        kind: spec.kind,
         set_name: spec.set_name.clone(),
         size: spec.size,
         crc64: spec.crc64.clone(),

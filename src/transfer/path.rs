@@ -164,24 +164,7 @@ fn check_component<'a>(field: &'static str, value: &str, c: &'a str) -> Result<&
 }
 
 /// Which kind of backup set a download holds; it names a layout directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SetKind {
-    /// A full backup set.
-    Full,
-    /// An incremental set (binlog / log backup).
-    Increment,
-}
-
-impl SetKind {
-    /// The directory name used in the layout: `full` or `increment`.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            SetKind::Full => "full",
-            SetKind::Increment => "increment",
-        }
-    }
-}
+pub use crate::api::gateway::SetKind;
 
 /// The path of a downloaded set inside any target:
 /// `{download_dir}/{plan_id}/{full|increment}/{set_name}`.
@@ -196,7 +179,7 @@ pub fn set_layout(
 ) -> Result<RelPath, PathError> {
     let dir = RelPath::parse("BackupSetDownloadDir", download_dir)?;
     let plan = RelPath::component("BackupPlanId", plan_id)?;
-    let kind = RelPath::component("kind", kind.dir_name())?;
+    let kind = RelPath::component("kind", kind.as_str())?;
     let name = RelPath::component("BackupSetName", set_name)?;
     Ok(dir.join(&plan).join(&kind).join(&name))
 }
