@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use md5::{Digest, Md5};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjPath;
@@ -42,6 +41,7 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 
 use super::credentials::{resolve_secret, CredentialError};
+use super::md5::md5;
 use super::{SinkError, SinkWriter, Target};
 use crate::config::Secret;
 use crate::transfer::path::RelPath;
@@ -612,14 +612,14 @@ impl MinioWriter {
         if self.upload.is_none() && self.buffer.len() as u64 == self.offset {
             // Small enough for one PUT: no multipart upload at all.
             let data = std::mem::take(&mut self.buffer).freeze();
-            let md5: [u8; 16] = Md5::digest(&data).into();
+            let digest = md5(&data);
             let put = self
                 .inner
                 .store
                 .put(&self.key, PutPayload::from(data))
                 .await;
             put.map_err(|e| self.inner.err(self.key.as_ref(), e))?;
-            return self.verify(Some(hex::encode(md5))).await;
+            return self.verify(Some(hex::encode(digest))).await;
         }
         if !self.buffer.is_empty() {
             self.send_part().await?;
@@ -628,11 +628,8 @@ impl MinioWriter {
             self.join_one().await?;
         }
         self.parts.sort_by_key(|p| p.idx);
-        let mut all_md5 = Md5::new();
-        for p in &self.parts {
-            all_md5.update(p.md5);
-        }
-        let expected_etag = format!("{}-{}", hex::encode(all_md5.finalize()), self.parts.len());
+        let part_md5s: Vec<u8> = self.parts.iter().flat_map(|p| p.md5).collect();
+        let expected_etag = format!("{}-{}", hex::encode(md5(&part_md5s)), self.parts.len());
         let ids = self.parts.iter().map(|p| p.id.clone()).collect();
         let id = self.upload_id().await?;
         self.inner
@@ -746,7 +743,7 @@ impl SinkWriter for MinioWriter {
 /// MD5 of a part, on a blocking thread: a 16 MiB part takes tens of
 /// milliseconds, which must not stall the download's network thread.
 async fn part_md5(data: Bytes) -> Result<[u8; 16], SinkError> {
-    tokio::task::spawn_blocking(move || Md5::digest(&data).into())
+    tokio::task::spawn_blocking(move || md5(&data))
         .await
         .map_err(|e| SinkError::Remote {
             target: KIND,

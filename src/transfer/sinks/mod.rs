@@ -35,6 +35,7 @@
 
 mod file_writer;
 pub mod local;
+mod md5;
 pub mod nas;
 mod writeback;
 // Remote targets (issue 6).
