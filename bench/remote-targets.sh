@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Sends the same set (default 4 GiB; SIZE_MIB=… to change) to the FTP and the
-# S3 test servers, once with `dbs-gateway download --to ftp:/minio:` and once
+# Sends the same set (default 4 GiB; SIZE_MIB=… to change) to an FTP and an
+# S3 test server, once with `dbs-gateway download --to ftp:/minio:` and once
 # with `rclone copyurl` (Debian's rclone), in the same run, and prints the
 # throughput of both, their ratio and the peak RSS of each process. The set
 # is served by dbs-control from its signed URL, as the agent gets it. Both
 # sides are checked by the SHA-256 of what arrived; dbs-gateway also
 # verifies the CRC64 the task would carry.
 #
+# The FTP server is Debian's pure-ftpd (bench/lib/pure-ftpd.sh),
+# a native server that outruns both clients, not the tests' pyftpdlib, which
+# is single-threaded Python and would cap both at its own speed. It needs
+# root (installed with apt-get when missing; it changes uid per session).
+#
 # Part size and parallel parts are the same for both S3 clients
 # (PART_MIB=16, IN_FLIGHT=4 by default). TARGETS="ftp" or "s3" runs one.
+# BENCH_DIR (default .benchrun) holds the set and the servers' data;
+# BENCH_DIR=/dev/shm/… takes the disk out of the comparison (needs about
+# 3 × the set size of free memory: the served set, the object, its parts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,19 +24,19 @@ SIZE_MIB=${SIZE_MIB:-4096}
 PART_MIB=${PART_MIB:-16}
 IN_FLIGHT=${IN_FLIGHT:-4}
 TARGETS=${TARGETS:-ftp s3}
-export DBS_TESTRUN="$ROOT/.benchrun"
+export DBS_TESTRUN="${BENCH_DIR:-$ROOT/.benchrun}"
 rm -rf "$DBS_TESTRUN"
 mkdir -p "$DBS_TESTRUN"
 
 # shellcheck source=scripts/lib/common.sh
 source scripts/lib/common.sh
-# shellcheck source=scripts/lib/services/ftp.sh
-source scripts/lib/services/ftp.sh
+# shellcheck source=bench/lib/pure-ftpd.sh
+source bench/lib/pure-ftpd.sh
 # shellcheck source=scripts/lib/services/s3.sh
 source scripts/lib/services/s3.sh
 cleanup() {
     local rc=$?
-    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp/server.log "$DBS_TESTRUN"/s3/server.log >&2 || true
+    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp-native/server.log "$DBS_TESTRUN"/s3/server.log >&2 || true
     stop_all_services
     rm -rf "$DBS_TESTRUN"
 }
@@ -36,7 +44,7 @@ trap cleanup EXIT
 
 ensure_debian_packages rclone:rclone /usr/bin/time:time
 step "starting FTP and S3 servers"
-start_ftp
+start_ftp_native
 start_s3
 
 step "building dbs-gateway and dbs-control (release)"
@@ -136,6 +144,7 @@ run() {
 
 FTPD=$DBS_TEST_FTP_ROOT
 mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
+chown --reference="$FTPD" "$FTPD/rclone" # the FTP user (not root) writes there
 S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
 for t in $TARGETS; do
     case $t in
