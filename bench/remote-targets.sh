@@ -14,6 +14,8 @@
 #
 # Part size and parallel parts are the same for both S3 clients
 # (PART_MIB=16, IN_FLIGHT=4 by default). TARGETS="ftp" or "s3" runs one.
+# Each pair of legs runs RUNS times (default 3), alternating; the table shows
+# the median time of each client and the highest peak RSS.
 # BENCH_DIR (default .benchrun) holds the set and the servers' data;
 # BENCH_DIR=/dev/shm/… takes the disk out of the comparison (needs about
 # 3 × the set size of free memory: the served set, the object, its parts).
@@ -24,6 +26,7 @@ SIZE_MIB=${SIZE_MIB:-4096}
 PART_MIB=${PART_MIB:-16}
 IN_FLIGHT=${IN_FLIGHT:-4}
 TARGETS=${TARGETS:-ftp s3}
+RUNS=${RUNS:-3}
 export DBS_TESTRUN="${BENCH_DIR:-$ROOT/.benchrun}"
 rm -rf "$DBS_TESTRUN"
 mkdir -p "$DBS_TESTRUN"
@@ -137,8 +140,8 @@ run() {
     sync # every leg starts with no dirty pages of the legs before
     read -r secs rss cpu < <(measure "$@")
     check_sha "$file" "$name"
-    SECS[$name]=$secs
-    RSS[$name]=$rss
+    SECS[$name]="${SECS[$name]:-} $secs"
+    [ "$rss" -le "${RSS[$name]:-0}" ] || RSS[$name]=$rss
     printf '%s: %s s, CPU %s s, peak RSS %s MiB\n' "$name" "$secs" "$cpu" "$((rss / 1024))"
 }
 
@@ -147,23 +150,28 @@ mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir fo
 chown --reference="$FTPD" "$FTPD/rclone" # the FTP user (not root) writes there
 S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
 for t in $TARGETS; do
-    case $t in
-    ftp)
-        run "ftp agent" "$FTPD/agent/$SET_ID" "${GW[@]}" --to ftp:agent
-        run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
-        ;;
-    s3)
-        run "s3 agent" "$S3D/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
-        run "s3 rclone" "$S3D/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
-        ;;
-    *) echo "unknown target $t (ftp, s3)" >&2; exit 2 ;;
-    esac
+    for _ in $(seq "$RUNS"); do
+        case $t in
+        ftp)
+            run "ftp agent" "$FTPD/agent/$SET_ID" "${GW[@]}" --to ftp:agent
+            run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
+            ;;
+        s3)
+            run "s3 agent" "$S3D/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
+            run "s3 rclone" "$S3D/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
+            ;;
+        *) echo "unknown target $t (ftp, s3)" >&2; exit 2 ;;
+        esac
+    done
 done
 
-step "results: ${SIZE_MIB} MiB, S3 parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
+# The median of a leg's times.
+median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+step "results: ${SIZE_MIB} MiB, median of $RUNS runs, S3 parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
 printf '%-8s %12s %12s %8s %16s %16s\n' target "agent MB/s" "rclone MB/s" ratio "agent RSS MiB" "rclone RSS MiB"
 for t in $TARGETS; do
-    a=${SECS["$t agent"]} r=${SECS["$t rclone"]}
+    a=$(median <<<"${SECS["$t agent"]}") r=$(median <<<"${SECS["$t rclone"]}")
     awk -v n="$((SIZE_MIB * 1024 * 1024))" -v a="$a" -v r="$r" -v t="$t" \
         -v ra="${RSS["$t agent"]}" -v rr="${RSS["$t rclone"]}" \
         'BEGIN { printf "%-8s %12.1f %12.1f %8.2f %16.1f %16.1f\n", t, n/a/1e6, n/r/1e6, r/a, ra/1024, rr/1024 }'
