@@ -12,13 +12,18 @@
 # is single-threaded Python and would cap both at its own speed. It needs
 # root (installed with apt-get when missing; it changes uid per session).
 #
+# The S3 server is Garage (bench/lib/garage.sh; S3_SERVER=s3s-fs for the
+# tests' server): s3s-fs copies the whole object again at
+# CompleteMultipartUpload, which costs either client the same many seconds.
+# What arrived in S3 is read back over S3 for the check.
+#
 # Part size and parallel parts are the same for both S3 clients
 # (PART_MIB=16, IN_FLIGHT=4 by default). TARGETS="ftp" or "s3" runs one.
 # Each pair of legs runs RUNS times (default 3), alternating; the table shows
 # the median time of each client and the highest peak RSS.
 # BENCH_DIR (default .benchrun) holds the set and the servers' data;
 # BENCH_DIR=/dev/shm/… takes the disk out of the comparison (needs about
-# 3 × the set size of free memory: the served set, the object, its parts).
+# 3 × the set size of free memory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,6 +32,7 @@ PART_MIB=${PART_MIB:-16}
 IN_FLIGHT=${IN_FLIGHT:-4}
 TARGETS=${TARGETS:-ftp s3}
 RUNS=${RUNS:-3}
+S3_SERVER=${S3_SERVER:-garage}
 export DBS_TESTRUN="${BENCH_DIR:-$ROOT/.benchrun}"
 rm -rf "$DBS_TESTRUN"
 mkdir -p "$DBS_TESTRUN"
@@ -37,9 +43,11 @@ source scripts/lib/common.sh
 source bench/lib/pure-ftpd.sh
 # shellcheck source=scripts/lib/services/s3.sh
 source scripts/lib/services/s3.sh
+# shellcheck source=bench/lib/garage.sh
+source bench/lib/garage.sh
 cleanup() {
     local rc=$?
-    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp-native/server.log "$DBS_TESTRUN"/s3/server.log >&2 || true
+    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp-native/server.log "$DBS_TESTRUN"/s3/server.log "$DBS_TESTRUN"/garage/server.log >&2 || true
     stop_all_services
     rm -rf "$DBS_TESTRUN"
 }
@@ -48,7 +56,11 @@ trap cleanup EXIT
 ensure_debian_packages rclone:rclone /usr/bin/time:time
 step "starting FTP and S3 servers"
 start_ftp_native
-start_s3
+case $S3_SERVER in
+garage) start_garage ;;
+s3s-fs) start_s3 ;;
+*) echo "unknown S3_SERVER $S3_SERVER (garage, s3s-fs)" >&2; exit 2 ;;
+esac
 
 step "building dbs-gateway and dbs-control (release)"
 cargo build --release --quiet --bins
@@ -125,11 +137,19 @@ measure() {
     awk '{ print $1, $2, $3 + $4 }' "$out"
 }
 
+# Checks what arrived (a file, or bs3:BUCKET/KEY read back over S3) and
+# removes it.
 check_sha() {
-    local file=$1 who=$2 got
-    got=$(sha256sum "$file" | cut -d' ' -f1)
+    local where=$1 who=$2 got
+    case $where in
+    bs3:*) got=$(rclone cat --config /dev/null "$where" | sha256sum | cut -d' ' -f1) ;;
+    *) got=$(sha256sum "$where" | cut -d' ' -f1) ;;
+    esac
     [ "$got" = "$WANT" ] || { echo "$who: SHA-256 mismatch ($got != $WANT)" >&2; exit 1; }
-    rm -f "$file"
+    case $where in
+    bs3:*) rclone deletefile --config /dev/null "$where" ;;
+    *) rm -f "$where" ;;
+    esac
 }
 
 declare -A SECS RSS
@@ -148,7 +168,12 @@ run() {
 FTPD=$DBS_TEST_FTP_ROOT
 mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
 chown --reference="$FTPD" "$FTPD/rclone" # the FTP user (not root) writes there
-S3D=$DBS_TEST_S3_ROOT/$DBS_TEST_S3_BUCKET
+S3=bs3:$DBS_TEST_S3_BUCKET
+# Garage stores a block once however often it arrives: one untimed upload
+# first, so every timed leg finds the store in the same state.
+case " $TARGETS " in
+*" s3 "*) rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "$S3/warmup/set.xb" ;;
+esac
 for t in $TARGETS; do
     for _ in $(seq "$RUNS"); do
         case $t in
@@ -157,8 +182,8 @@ for t in $TARGETS; do
             run "ftp rclone" "$FTPD/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" bftp:rclone/set.xb
             ;;
         s3)
-            run "s3 agent" "$S3D/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
-            run "s3 rclone" "$S3D/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
+            run "s3 agent" "$S3/agent/$SET_ID" "${GW[@]}" --to "minio:$DBS_TEST_S3_BUCKET/agent"
+            run "s3 rclone" "$S3/rclone/set.xb" rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "bs3:$DBS_TEST_S3_BUCKET/rclone/set.xb"
             ;;
         *) echo "unknown target $t (ftp, s3)" >&2; exit 2 ;;
         esac
@@ -168,7 +193,7 @@ done
 # The median of a leg's times.
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-step "results: ${SIZE_MIB} MiB, median of $RUNS runs, S3 parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
+step "results: ${SIZE_MIB} MiB, median of $RUNS runs, S3 ($S3_SERVER) parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
 printf '%-8s %12s %12s %8s %16s %16s\n' target "agent MB/s" "rclone MB/s" ratio "agent RSS MiB" "rclone RSS MiB"
 for t in $TARGETS; do
     a=$(median <<<"${SECS["$t agent"]}") r=$(median <<<"${SECS["$t rclone"]}")
