@@ -169,12 +169,10 @@ FTPD=$DBS_TEST_FTP_ROOT
 mkdir -p "$FTPD/rclone" # rclone's FTP backend does not create the remote dir for copyurl
 chown --reference="$FTPD" "$FTPD/rclone" # the FTP user (not root) writes there
 S3=bs3:$DBS_TEST_S3_BUCKET
-# Garage stores a block once however often it arrives: one untimed upload
-# first, so every timed leg finds the store in the same state.
-case " $TARGETS " in
-*" s3 "*) rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "$S3/warmup/set.xb" ;;
-esac
 for t in $TARGETS; do
+    # Garage stores a block once however often it arrives: one untimed
+    # upload first, so every timed leg finds the store in the same state.
+    [ "$t" != s3 ] || rclone copyurl "${RCLONE_FLAGS[@]}" "$URL" "$S3/warmup/set.xb"
     for _ in $(seq "$RUNS"); do
         case $t in
         ftp)
