@@ -32,9 +32,6 @@
 
 GARAGE_VERSION=2.5.0
 
-# N random bytes as 2N hex digits.
-garage_random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-
 # Prints the path of the garage binary, building it first when not cached.
 ensure_garage() {
     local root="${DBS_TEST_CACHE:-$HOME/.cache/dbs-gateway-test}/garage-$GARAGE_VERSION"
@@ -55,7 +52,7 @@ start_garage() {
     mkdir -p "$dir/meta" "$dir/data"
     export DBS_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
     export DBS_TEST_S3_ACCESS_KEY=dbstestkey
-    DBS_TEST_S3_SECRET_KEY="s3-$(garage_random_hex 12)"
+    DBS_TEST_S3_SECRET_KEY="s3-$(random_hex 12)"
     export DBS_TEST_S3_SECRET_KEY
     export DBS_TEST_S3_BUCKET=dbs-backups
     export DBS_TEST_S3_REGION=us-east-1
@@ -69,7 +66,7 @@ compression_level = "none"
 
 rpc_bind_addr = "127.0.0.1:$rpc_port"
 rpc_public_addr = "127.0.0.1:$rpc_port"
-rpc_secret = "$(garage_random_hex 32)"
+rpc_secret = "$(random_hex 32)"
 
 [s3_api]
 api_bind_addr = "127.0.0.1:$s3_port"
@@ -77,7 +74,7 @@ s3_region = "$DBS_TEST_S3_REGION"
 
 [admin]
 api_bind_addr = "127.0.0.1:$admin_port"
-admin_token = "$(garage_random_hex 32)"
+admin_token = "$(random_hex 32)"
 TOML
     )
     GARAGE_DEFAULT_ACCESS_KEY=$DBS_TEST_S3_ACCESS_KEY \

@@ -59,7 +59,7 @@ start_ftp_native() {
     export DBS_TEST_FTP_HOST=127.0.0.1
     export DBS_TEST_FTP_PORT=$port
     export DBS_TEST_FTP_USER=dbsftp
-    password="ftp-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    password="ftp-$(random_hex 8)"
     export DBS_TEST_FTP_PASSWORD=$password
     export DBS_TEST_FTP_ROOT="$dir/home"
     # The line pure-pw useradd -d writes ("/./": chrooted there), with a

@@ -8,6 +8,9 @@ TRACKED_PIDS=()
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# N random bytes as 2N hex digits (passwords, keys and secrets of test servers).
+random_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
 # Installs the Debian packages whose commands are missing (as root), or says
 # what to install. Arguments are "command:package" pairs.
 ensure_debian_packages() {

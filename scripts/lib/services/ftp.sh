@@ -27,7 +27,7 @@ start_ftp() {
     export DBS_TEST_FTP_HOST=127.0.0.1
     export DBS_TEST_FTP_PORT=$port
     export DBS_TEST_FTP_USER=dbsftp
-    export DBS_TEST_FTP_PASSWORD="ftp-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    export DBS_TEST_FTP_PASSWORD="ftp-$(random_hex 8)"
     export DBS_TEST_FTP_ROOT="$dir/home"
     # shellcheck disable=SC2086
     $DBS_TEST_FTP_SERVER -p "$port" -d "$DBS_TEST_FTP_ROOT" \

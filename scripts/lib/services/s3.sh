@@ -33,7 +33,7 @@ start_s3() {
     export DBS_TEST_S3_SERVER
     export DBS_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
     export DBS_TEST_S3_ACCESS_KEY=dbstestkey
-    export DBS_TEST_S3_SECRET_KEY="s3-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    export DBS_TEST_S3_SECRET_KEY="s3-$(random_hex 12)"
     export DBS_TEST_S3_BUCKET=dbs-backups
     export DBS_TEST_S3_REGION=us-east-1
     export DBS_TEST_S3_ROOT="$dir/data"
