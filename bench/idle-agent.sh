@@ -12,7 +12,7 @@ WORK=$(mktemp -d)
 cargo build --release --quiet --bins
 BIN=target/release
 PORT=$(free_port)
-"$BIN/dbs-control" access-key create --data-dir "$WORK/control" > "$WORK/key.json"
+"$BIN/dbs-control" access-key create --role gateway --data-dir "$WORK/control" > "$WORK/key.json"
 "$BIN/dbs-control" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/control" \
     --heartbeat-interval 10 2>"$WORK/control.log" &
 track_pid $!

@@ -29,18 +29,20 @@ python3 -c 'print("".join(f"CREATE DATABASE bench_{i:04d};" for i in range(1000)
 PORT=$(free_port)
 BIN=target/release
 "$BIN/dbs-control" access-key create --data-dir "$DBS_TESTRUN/control" > "$DBS_TESTRUN/key.json"
+"$BIN/dbs-control" access-key create --role gateway --data-dir "$DBS_TESTRUN/control" > "$DBS_TESTRUN/gateway-key.json"
 "$BIN/dbs-control" serve --listen "127.0.0.1:$PORT" --data-dir "$DBS_TESTRUN/control" 2>"$DBS_TESTRUN/control.log" &
 track_pid $!
 wait_for_port "$PORT" dbs-control
 read -r KEY_ID KEY_SECRET < <(python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["AccessKeyId"], k["AccessKeySecret"])' "$DBS_TESTRUN/key.json")
+read -r GATEWAY_KEY_ID GATEWAY_KEY_SECRET < <(python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["AccessKeyId"], k["AccessKeySecret"])' "$DBS_TESTRUN/gateway-key.json")
 cat > "$DBS_TESTRUN/gateway.toml" <<TOML
 [gateway]
 identifier = "bench-dbs"
 state_dir = "$DBS_TESTRUN/state"
 [control]
 endpoint = "http://127.0.0.1:$PORT"
-access_key_id = "$KEY_ID"
-access_key_secret = "$KEY_SECRET"
+access_key_id = "$GATEWAY_KEY_ID"
+access_key_secret = "$GATEWAY_KEY_SECRET"
 [log]
 level = "warn"
 [[databases]]

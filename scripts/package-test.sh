@@ -177,7 +177,7 @@ dbs-control serve --listen "127.0.0.1:$CONTROL_PORT" --data-dir "$NOTIFY_DIR/con
     >"$NOTIFY_DIR/control.log" 2>&1 &
 track_pid $!
 wait_for_port "$CONTROL_PORT" dbs-control
-dbs-control access-key create --data-dir "$NOTIFY_DIR/control" >"$NOTIFY_DIR/key.json"
+dbs-control access-key create --role gateway --data-dir "$NOTIFY_DIR/control" >"$NOTIFY_DIR/key.json"
 python3 - "$NOTIFY_DIR/key.json" "$NOTIFY_DIR/secret" "$NOTIFY_DIR/key-id" <<'PY'
 import json, sys
 key = json.load(open(sys.argv[1]))

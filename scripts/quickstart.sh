@@ -52,15 +52,20 @@ chmod 600 "$QS/mysql-password" "$QS/redis-password"
 
 step "starting dbs-control"
 PORT=$(free_port)
+# Two keys, as in production: a user key for the SDK, and a gateway key for
+# the agent (bound to the gateway by its first heartbeat).
 "$BIN/dbs-control" access-key create --data-dir "$QS/control" > "$QS/access-key.json"
+"$BIN/dbs-control" access-key create --role gateway --data-dir "$QS/control" > "$QS/gateway-key.json"
 "$BIN/dbs-control" serve --listen "127.0.0.1:$PORT" --data-dir "$QS/control" \
     >"$QS/control.log" 2>&1 &
 track_pid $!
 wait_for_port "$PORT" dbs-control
-KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["AccessKeyId"])' "$QS/access-key.json")
-KEY_SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["AccessKeySecret"])' "$QS/access-key.json")
-printf '%s\n' "$KEY_SECRET" > "$QS/access-key-secret"
-chmod 600 "$QS/access-key-secret" "$QS/access-key.json"
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+KEY_ID=$(json_field "$QS/access-key.json" AccessKeyId)
+KEY_SECRET=$(json_field "$QS/access-key.json" AccessKeySecret)
+GATEWAY_KEY_ID=$(json_field "$QS/gateway-key.json" AccessKeyId)
+json_field "$QS/gateway-key.json" AccessKeySecret > "$QS/gateway-key-secret"
+chmod 600 "$QS/gateway-key-secret" "$QS/gateway-key.json" "$QS/access-key.json"
 
 step "writing the gateway config"
 mkdir -p "$QS/downloads"
@@ -71,8 +76,8 @@ state_dir = "$QS/gateway-state"
 
 [control]
 endpoint = "http://127.0.0.1:$PORT"
-access_key_id = "$KEY_ID"
-access_key_secret_file = "$QS/access-key-secret"
+access_key_id = "$GATEWAY_KEY_ID"
+access_key_secret_file = "$QS/gateway-key-secret"
 
 [targets.local]
 root = "$QS/downloads"

@@ -185,7 +185,7 @@ async fn an_unknown_action_is_refused() {
 #[tokio::test]
 async fn a_key_created_while_serving_works_at_once() {
     let (dir, control) = started();
-    let (id, secret) = support::control::create_access_key(dir.path());
+    let (id, secret) = support::control::create_access_key(dir.path(), &[]);
     let mut call = Call::new(&control, "DescribeRegions");
     call.key_id = id;
     call.secret = secret;

@@ -15,15 +15,26 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::control::ControlProcess;
 
-/// A v1-signed call; answers (HTTP status, JSON body).
+/// A v1-signed call with the user key; answers (HTTP status, JSON body).
 async fn call(control: &ControlProcess, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    let key = (control.key_id.clone(), control.key_secret.clone());
+    call_as(control, &key, action, params).await
+}
+
+/// A v1-signed call with `key` (id, secret).
+async fn call_as(
+    control: &ControlProcess,
+    key: &(String, String),
+    action: &str,
+    params: &[(&str, &str)],
+) -> (u16, Value) {
     let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
     let nonce = uuid::Uuid::new_v4().to_string();
     let mut form: Vec<(String, String)> = [
         ("Action", action),
         ("Version", API_VERSION),
         ("Format", "JSON"),
-        ("AccessKeyId", &control.key_id),
+        ("AccessKeyId", &key.0),
         ("SignatureMethod", "HMAC-SHA1"),
         ("SignatureVersion", "1.0"),
         ("SignatureNonce", &nonce),
@@ -36,7 +47,7 @@ async fn call(control: &ControlProcess, action: &str, params: &[(&str, &str)]) -
     let signature = sign::sign_v1(
         "POST",
         form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &control.key_secret,
+        &key.1,
     );
     form.push(("Signature".into(), signature));
     let response = reqwest::Client::new()
@@ -115,16 +126,22 @@ fn started() -> (tempfile::TempDir, ControlProcess) {
     (dir, control)
 }
 
-/// Registers a gateway with a heartbeat; returns its BackupGatewayId.
-async fn register_gateway(control: &ControlProcess, identifier: &str) -> String {
-    let (status, body) = call(
+/// Registers a gateway with a heartbeat of a new gateway key; returns its
+/// BackupGatewayId and that key.
+async fn register_gateway(
+    control: &ControlProcess,
+    identifier: &str,
+) -> (String, (String, String)) {
+    let key = control.gateway_key();
+    let (status, body) = call_as(
         control,
+        &key,
         "GatewayHeartbeat",
         &[("Identifier", identifier), ("Region", "cn-hangzhou")],
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    body["BackupGatewayId"].as_str().unwrap().to_string()
+    (body["BackupGatewayId"].as_str().unwrap().to_string(), key)
 }
 
 async fn manual_url(control: &ControlProcess, plan: &str, set_id: &str) -> String {
@@ -389,7 +406,7 @@ async fn download_rules_refuse_bad_values_by_code() {
         Some("mysql-bin.1"),
         &file,
     );
-    let gateway = register_gateway(&control, "gw-rules").await;
+    let (gateway, _) = register_gateway(&control, "gw-rules").await;
     let base = |extra: &[(&'static str, &'static str)]| {
         let mut p: Vec<(&str, String)> = vec![
             ("BackupPlanId", "rules".into()),
@@ -567,7 +584,7 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     let file = dir.path().join("f");
     std::fs::write(&file, b"older").unwrap();
     let older = add_set(&control.data_dir, "auto", "full", Some("older.xb"), &file);
-    let gateway = register_gateway(&control, "gw-auto").await;
+    let (gateway, gateway_key) = register_gateway(&control, "gw-auto").await;
     let (status, body) = call(
         &control,
         "ModifyBackupSetDownloadRules",
@@ -628,8 +645,9 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     );
 
     // The gateway leases it: a URL on this server, the size and checksum.
-    let (_, polled) = call(
+    let (_, polled) = call_as(
         &control,
+        &gateway_key,
         "GatewayPollTasks",
         &[("BackupGatewayId", &gateway), ("WaitSeconds", "5")],
     )
@@ -656,6 +674,7 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     let report = |status: &'static str, extra: Vec<(&'static str, &'static str)>| {
         let control = &control;
         let gateway = gateway.clone();
+        let gateway_key = gateway_key.clone();
         let task_id = task_id.clone();
         async move {
             let mut params = vec![
@@ -664,7 +683,7 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
                 ("Status", status),
             ];
             params.extend(extra);
-            let (code, body) = call(control, "GatewayReportTask", &params).await;
+            let (code, body) = call_as(control, &gateway_key, "GatewayReportTask", &params).await;
             assert_eq!(code, 200, "{body}");
         }
     };

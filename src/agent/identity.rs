@@ -36,6 +36,9 @@ pub fn load_or_create(state_dir: &Path, configured: Option<&str>) -> io::Result<
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let host = sysinfo::System::host_name().unwrap_or_else(|| "gateway".into());
             let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+            // Host names may be longer than identifiers: keep the start.
+            let room = crate::api::bounds::MAX_IDENTIFIER_CHARS - suffix.len() - 1;
+            let host: String = host.chars().filter(|c| *c != ',').take(room).collect();
             let identity = Identity {
                 identifier: format!("{host}-{suffix}"),
             };

@@ -13,6 +13,8 @@ pub const HEARTBEAT: &str = "GatewayHeartbeat";
 pub const POLL_TASKS: &str = "GatewayPollTasks";
 /// Action: progress, result or failure of a leased task.
 pub const REPORT_TASK: &str = "GatewayReportTask";
+/// Every gateway action: only gateway AccessKeys may call them.
+pub const ACTIONS: [&str; 3] = [HEARTBEAT, POLL_TASKS, REPORT_TASK];
 
 /// Longest long poll the control plane holds, in seconds.
 pub const MAX_POLL_WAIT_SECS: u64 = 25;

@@ -73,12 +73,73 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AccessKeyCommand {
-    /// Create an AccessKey and print it as JSON.
+    /// Create an AccessKey and print it, with its secret, as JSON. A user
+    /// key (the default) calls the public API; a gateway key calls only
+    /// the gateway actions of one gateway: the one `--gateway` names, or
+    /// the one its first heartbeat registers.
     Create {
         /// Directory of the embedded database.
         #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
         data_dir: PathBuf,
+        /// What the key may call.
+        #[arg(long, value_enum, default_value_t = RoleArg::User)]
+        role: RoleArg,
+        /// Bind a gateway key to this gateway identifier now (implies
+        /// `--role gateway`).
+        #[arg(long)]
+        gateway: Option<String>,
     },
+    /// Print every key as a JSON line: id, role, gateway, status (never a secret).
+    List {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Refuse a key's calls until it is enabled again.
+    Disable {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The AccessKeyId.
+        id: String,
+    },
+    /// Accept a disabled key's calls again.
+    Enable {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The AccessKeyId.
+        id: String,
+    },
+    /// Delete a key for good.
+    Delete {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The AccessKeyId.
+        id: String,
+    },
+    /// Give a key a new secret and print it as JSON; the old secret is
+    /// still accepted for `--grace` seconds, so the host can be updated.
+    Rotate {
+        /// Directory of the embedded database.
+        #[arg(long, env = "DBS_CONTROL_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Seconds the old secret stays valid (0: refused at once).
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
+        /// The AccessKeyId.
+        id: String,
+    },
+}
+
+/// The role of a new key.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    /// Calls the public API.
+    User,
+    /// Calls the gateway actions of one gateway.
+    Gateway,
 }
 
 #[derive(Subcommand)]
@@ -182,17 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             tokio::runtime::Runtime::new()?.block_on(serve(listen, data_dir, settings))
         }
-        Command::AccessKey {
-            command: AccessKeyCommand::Create { data_dir },
-        } => {
-            let store = open_store(&data_dir)?;
-            let (id, secret) = store.call_now(|c| store::create_access_key(c))?;
-            println!(
-                "{}",
-                serde_json::json!({ "AccessKeyId": id, "AccessKeySecret": secret })
-            );
-            Ok(())
-        }
+        Command::AccessKey { command } => access_key(command),
         Command::BackupSet {
             command:
                 BackupSetCommand::Add {
@@ -240,6 +291,77 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({ "BackupPlanId": plan.id, "DbType": plan.db_type })
             );
+            Ok(())
+        }
+    }
+}
+
+fn access_key(command: AccessKeyCommand) -> anyhow::Result<()> {
+    use dbs_gateway::control::keys::{self, Role};
+    let printed = |key: &keys::AccessKey| {
+        serde_json::json!({
+            "AccessKeyId": key.id,
+            "AccessKeySecret": key.secret,
+            "Role": key.role.as_str(),
+            "Gateway": key.gateway,
+        })
+    };
+    let changed = |id: &str, found: bool, what: &str| {
+        anyhow::ensure!(found, "no AccessKey {id}");
+        eprintln!("AccessKey {id} {what}");
+        Ok(())
+    };
+    match command {
+        AccessKeyCommand::Create {
+            data_dir,
+            role,
+            gateway,
+        } => {
+            let role = match (role, &gateway) {
+                (RoleArg::User, None) => Role::User,
+                _ => Role::Gateway,
+            };
+            if let Some(id) = &gateway {
+                dbs_gateway::api::bounds::identifier(id)
+                    .with_context(|| format!("--gateway {id:?}"))?;
+            }
+            let store = open_store(&data_dir)?;
+            let key =
+                store.call_now(|c| keys::create(c, role, gateway.as_deref(), store::now_ms()))?;
+            println!("{}", printed(&key));
+            Ok(())
+        }
+        AccessKeyCommand::List { data_dir } => {
+            let store = open_store(&data_dir)?;
+            let now = store::now_ms();
+            for key in store.call_now(|c| keys::list(c))? {
+                println!("{}", key.summary(now));
+            }
+            Ok(())
+        }
+        AccessKeyCommand::Disable { data_dir, id } => {
+            let found = open_store(&data_dir)?.call_now(|c| keys::set_disabled(c, &id, true))?;
+            changed(&id, found, "disabled")
+        }
+        AccessKeyCommand::Enable { data_dir, id } => {
+            let found = open_store(&data_dir)?.call_now(|c| keys::set_disabled(c, &id, false))?;
+            changed(&id, found, "enabled")
+        }
+        AccessKeyCommand::Delete { data_dir, id } => {
+            let found = open_store(&data_dir)?.call_now(|c| keys::delete(c, &id))?;
+            changed(&id, found, "deleted")
+        }
+        AccessKeyCommand::Rotate {
+            data_dir,
+            grace,
+            id,
+        } => {
+            let until =
+                store::now_ms().saturating_add((grace.min(i64::MAX as u64 / 1000) as i64) * 1000);
+            let key = open_store(&data_dir)?
+                .call_now(|c| keys::rotate(c, &id, until))?
+                .with_context(|| format!("no AccessKey {id}"))?;
+            println!("{}", printed(&key));
             Ok(())
         }
     }

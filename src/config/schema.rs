@@ -165,11 +165,8 @@ impl RawConfig {
             problems.push("control.request_timeout_secs: must be at least 1".into());
         }
         if let Some(id) = &self.gateway.identifier {
-            if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control() || c == ',') {
-                problems.push(
-                    "gateway.identifier: 1 to 64 characters, no commas or control characters"
-                        .into(),
-                );
+            if let Err(e) = crate::api::bounds::identifier(id) {
+                problems.push(format!("gateway.identifier: {e}"));
             }
         }
         if !self.gateway.state_dir.is_absolute() {

@@ -2,15 +2,39 @@
 //! timestamp window and nonce reuse.
 //!
 //! Checks run in this order, so that only well-signed calls touch the nonce
-//! table: required parameters, known AccessKey, signature, timestamp, nonce.
+//! table: required parameters, known AccessKey, signature, enabled key,
+//! timestamp, nonce. A v3 call must sign `host` and every `x-acs-*` header
+//! it carries, `x-acs-action`, `x-acs-version`, `x-acs-date` and
+//! `x-acs-signature-nonce` among them, so none can be swapped on replay.
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::api::sign::{self, V3Request};
-use crate::api::{ApiError, MAX_CLOCK_SKEW_SECS, TIMESTAMP_FORMAT};
+use crate::api::{bounds, ApiError, MAX_CLOCK_SKEW_SECS, TIMESTAMP_FORMAT};
 
+use super::keys::{self, Role};
 use super::store::{self, Store};
+
+/// Headers a v3 signature must cover.
+const V3_REQUIRED_SIGNED_HEADERS: [&str; 5] = [
+    "host",
+    "x-acs-action",
+    "x-acs-version",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+];
+
+/// Who made an authenticated call.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The AccessKeyId that signed it.
+    pub access_key_id: String,
+    /// What that key may call.
+    pub role: Role,
+    /// The gateway identifier a gateway key is bound to, once bound.
+    pub gateway: Option<String>,
+}
 
 /// An incoming call, as the server parsed it.
 pub struct RawCall<'a> {
@@ -36,8 +60,8 @@ enum Signed {
     },
 }
 
-/// Authenticates a call; returns the AccessKeyId on success.
-pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<String, ApiError> {
+/// Authenticates a call; returns who made it.
+pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<Caller, ApiError> {
     let (key_id, timestamp, nonce, signed) = match call.headers.get("authorization") {
         Some(auth) => {
             let auth = auth.to_str().unwrap_or_default();
@@ -92,11 +116,16 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<String, A
         }
     };
 
+    bounds::token(&key_id).map_err(|e| ApiError::invalid("AccessKeyId", e))?;
+    bounds::token(&nonce).map_err(|e| ApiError::invalid("SignatureNonce", e))?;
     let lookup_id = key_id.clone();
-    let secret = store
-        .call(move |c| store::access_key_secret(c, &lookup_id))
+    let key = store
+        .call(move |c| keys::get(c, &lookup_id))
         .await
-        .map_err(|_| ApiError::internal())?
+        .map_err(|error| {
+            tracing::error!(%error, "store failure while authenticating");
+            ApiError::internal()
+        })?
         .ok_or_else(|| {
             ApiError::not_found(
                 "InvalidAccessKeyId.NotFound",
@@ -104,6 +133,7 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<String, A
             )
         })?;
 
+    let now = store::now_ms();
     let mismatch = "Specified signature does not match our calculation.";
     match &signed {
         Signed::V1 { signature } => {
@@ -114,7 +144,10 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<String, A
                 .filter(|(k, _)| k != "Signature")
                 .map(|(k, v)| (k.as_str(), v.as_str()));
             let string_to_sign = sign::string_to_sign_v1(call.method, params);
-            if !sign::signatures_equal(&sign::sign_string_v1(&string_to_sign, &secret), signature) {
+            let matches = key.secrets_at(now).any(|secret| {
+                sign::signatures_equal(&sign::sign_string_v1(&string_to_sign, secret), signature)
+            });
+            if !matches {
                 // The string to sign lets v1 SDKs tell a wrong secret from a
                 // wrong canonicalization; it holds no secret.
                 return Err(ApiError::new(
@@ -125,18 +158,32 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<String, A
             }
         }
         Signed::V3 { authorization } => {
-            if !verify_v3(call, authorization, &secret)? {
+            let mut matches = false;
+            for secret in key.secrets_at(now) {
+                matches |= verify_v3(call, authorization, secret)?;
+            }
+            if !matches {
                 return Err(ApiError::new(400, "SignatureDoesNotMatch", mismatch));
             }
         }
     }
+    if key.disabled {
+        return Err(ApiError::new(
+            403,
+            "InvalidAccessKeyId.Inactive",
+            "Specified access key is disabled.",
+        ));
+    }
 
-    check_timestamp(&timestamp, Utc::now())?;
-    let now = store::now_ms();
+    let expires_ms = check_timestamp(&timestamp, Utc::now())?;
+    let nonce_key = key.id.clone();
     let fresh = store
-        .call(move |c| store::record_nonce(c, &nonce, now))
+        .call(move |c| store::record_nonce(c, &nonce_key, &nonce, expires_ms))
         .await
-        .map_err(|_| ApiError::internal())?;
+        .map_err(|error| {
+            tracing::error!(%error, "store failure while recording a nonce");
+            ApiError::internal()
+        })?;
     if !fresh {
         return Err(ApiError::new(
             400,
@@ -144,7 +191,11 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<String, A
             "Specified signature nonce was used already.",
         ));
     }
-    Ok(key_id)
+    Ok(Caller {
+        access_key_id: key.id,
+        role: key.role,
+        gateway: key.gateway,
+    })
 }
 
 fn verify_v3(
@@ -162,7 +213,25 @@ fn verify_v3(
             ));
         }
     }
-    let mut headers = Vec::with_capacity(authorization.signed_headers.len());
+    let signed = &authorization.signed_headers;
+    let unsigned = V3_REQUIRED_SIGNED_HEADERS
+        .iter()
+        .copied()
+        .chain(
+            call.headers
+                .keys()
+                .map(|name| name.as_str())
+                .filter(|name| name.starts_with("x-acs-")),
+        )
+        .find(|name| !signed.iter().any(|s| s == name));
+    if let Some(name) = unsigned {
+        return Err(ApiError::new(
+            400,
+            "IncompleteSignature",
+            format!("Header {name} must be signed (listed in SignedHeaders)."),
+        ));
+    }
+    let mut headers = Vec::with_capacity(signed.len());
     for name in &authorization.signed_headers {
         let values: Vec<&str> = call
             .headers
@@ -209,8 +278,10 @@ fn find<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Refuses a timestamp that is malformed or more than 15 minutes off.
-pub fn check_timestamp(timestamp: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+/// Refuses a timestamp that is malformed or more than 15 minutes off;
+/// returns the last moment (ms since the epoch) it is accepted, which is
+/// how long its nonce must be remembered.
+pub fn check_timestamp(timestamp: &str, now: DateTime<Utc>) -> Result<i64, ApiError> {
     let parsed = NaiveDateTime::parse_from_str(timestamp, TIMESTAMP_FORMAT).map_err(|_| {
         ApiError::new(
             400,
@@ -226,7 +297,7 @@ pub fn check_timestamp(timestamp: &str, now: DateTime<Utc>) -> Result<(), ApiErr
             format!("Timestamp {timestamp} is {skew} s away from the server's clock (at most {MAX_CLOCK_SKEW_SECS} s)."),
         ));
     }
-    Ok(())
+    Ok(parsed.and_utc().timestamp_millis() + MAX_CLOCK_SKEW_SECS * 1000)
 }
 
 #[cfg(test)]
@@ -238,7 +309,13 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert!(check_timestamp("2026-11-25T10:14:00Z", now).is_ok());
+        // Its nonce is kept while the timestamp is accepted: 15 min past it.
+        assert_eq!(
+            check_timestamp("2026-11-25T10:14:00Z", now).unwrap(),
+            DateTime::parse_from_rfc3339("2026-11-25T10:29:00Z")
+                .unwrap()
+                .timestamp_millis()
+        );
         assert_eq!(
             check_timestamp("2026-11-25T10:16:00Z", now)
                 .unwrap_err()

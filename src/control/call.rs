@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use crate::api::ApiError;
 
+use super::auth::Caller;
+
 /// An authenticated call.
 pub struct Call {
     /// Request id, echoed in the answer.
@@ -13,6 +15,8 @@ pub struct Call {
     pub action: String,
     /// Query and form parameters, in order.
     pub params: Vec<(String, String)>,
+    /// Who made the call.
+    pub caller: Caller,
 }
 
 impl Call {

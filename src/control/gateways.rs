@@ -121,21 +121,44 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Gateway>> {
     .optional()
 }
 
-/// Gateways of a region, optionally only those with the given identifiers,
-/// ordered by id.
+/// A gateway by identifier.
+pub fn by_identifier(conn: &Connection, identifier: &str) -> rusqlite::Result<Option<Gateway>> {
+    conn.query_row(
+        "SELECT * FROM gateways WHERE identifier = ?1",
+        [identifier],
+        Gateway::from_row,
+    )
+    .optional()
+}
+
+/// One page of the gateways of a region (optionally only those with the
+/// given identifiers), ordered by id, and how many there are in all.
 pub fn list(
     conn: &Connection,
     region: &str,
     identifiers: &[String],
-) -> rusqlite::Result<Vec<Gateway>> {
-    let mut stmt = conn.prepare_cached("SELECT * FROM gateways WHERE region = ?1 ORDER BY id")?;
-    let all = stmt.query_map([region], Gateway::from_row)?;
-    all.filter(|g| {
-        identifiers.is_empty()
-            || g.as_ref()
-                .map_or(true, |g| identifiers.contains(&g.identifier))
-    })
-    .collect()
+    page_num: usize,
+    page_size: usize,
+) -> rusqlite::Result<(Vec<Gateway>, usize)> {
+    const WHERE: &str = "WHERE region = ?1
+        AND (?2 = '[]' OR identifier IN (SELECT value FROM json_each(?2)))";
+    let wanted = serde_json::to_string(identifiers).expect("strings serialize");
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM gateways {WHERE}"),
+        (region, &wanted),
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT * FROM gateways {WHERE} ORDER BY id LIMIT ?3 OFFSET ?4"
+    ))?;
+    let offset = page_num.saturating_mul(page_size).min(i64::MAX as usize) as i64;
+    let page = stmt
+        .query_map(
+            rusqlite::params![region, wanted, page_size as i64, offset],
+            Gateway::from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((page, total as usize))
 }
 
 #[cfg(test)]
@@ -155,6 +178,36 @@ mod tests {
             last_heartbeat_ms: last,
             created_ms: 0,
         }
+    }
+
+    #[test]
+    fn listings_are_paged_and_filtered_in_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::control::store::open(dir.path()).unwrap();
+        store
+            .call_now(|c| {
+                for i in 0..5 {
+                    let hb = Heartbeat {
+                        identifier: format!("g{i}"),
+                        display_name: format!("g{i}"),
+                        region: "r".into(),
+                        facts: HostFacts::default(),
+                        stopping: false,
+                    };
+                    record_heartbeat(c, &hb, 0)?;
+                }
+                let (page, total) = list(c, "r", &[], 1, 2)?;
+                assert_eq!(total, 5);
+                let names: Vec<_> = page.iter().map(|g| g.identifier.as_str()).collect();
+                assert_eq!(names, ["g2", "g3"]);
+                let wanted = ["g4".to_string(), "g0".to_string()];
+                let (page, total) = list(c, "r", &wanted, 0, 30)?;
+                assert_eq!(total, 2);
+                assert_eq!(page[0].identifier, "g0");
+                assert_eq!(list(c, "other", &[], 0, 30)?.1, 0);
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod call;
 pub mod catalog;
 pub mod gateways;
+pub mod keys;
 pub mod notify;
 pub mod server;
 pub mod set_url;

@@ -13,16 +13,14 @@ use rusqlite::{Connection, OptionalExtension};
 pub const DB_FILE: &str = "dbs-control.sqlite3";
 
 const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS access_keys (
-    id TEXT PRIMARY KEY,
-    secret TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS nonces (
-    nonce TEXT PRIMARY KEY,
-    seen_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS nonces_seen ON nonces(seen_ms);
+CREATE TABLE IF NOT EXISTS signature_nonces (
+    access_key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (access_key_id, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS signature_nonces_expiry ON signature_nonces(expires_ms);
+DROP TABLE IF EXISTS nonces;
 CREATE TABLE IF NOT EXISTS gateways (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     identifier TEXT NOT NULL UNIQUE,
@@ -71,6 +69,7 @@ pub fn open(data_dir: &Path) -> rusqlite::Result<Store> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    super::keys::apply_schema(&conn)?;
     conn.execute_batch(SCHEMA)?;
     super::catalog::apply_schema(&conn)?;
     Ok(Store {
@@ -132,39 +131,26 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Creates an AccessKey pair and returns (id, secret).
-pub fn create_access_key(conn: &Connection) -> rusqlite::Result<(String, String)> {
-    use rand::distr::{Alphanumeric, SampleString};
-    let mut rng = rand::rng();
-    let id = format!("LTAI{}", Alphanumeric.sample_string(&mut rng, 20));
-    let secret = Alphanumeric.sample_string(&mut rng, 30);
-    conn.execute(
-        "INSERT INTO access_keys (id, secret, created_ms) VALUES (?1, ?2, ?3)",
-        (&id, &secret, now_ms()),
-    )?;
-    Ok((id, secret))
-}
-
-/// The secret of an AccessKeyId, if the key exists.
-pub fn access_key_secret(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
-        "SELECT secret FROM access_keys WHERE id = ?1",
-        [id],
-        |row| row.get(0),
-    )
-    .optional()
-}
-
-/// Records a nonce; false when it was seen already.
-pub fn record_nonce(conn: &Connection, nonce: &str, now_ms: i64) -> rusqlite::Result<bool> {
+/// Records a key's nonce, kept until `expires_ms` (the last moment its
+/// call's timestamp is accepted); false when it was seen already.
+pub fn record_nonce(
+    conn: &Connection,
+    access_key_id: &str,
+    nonce: &str,
+    expires_ms: i64,
+) -> rusqlite::Result<bool> {
     let inserted = conn.execute(
-        "INSERT OR IGNORE INTO nonces (nonce, seen_ms) VALUES (?1, ?2)",
-        (nonce, now_ms),
+        "INSERT OR IGNORE INTO signature_nonces (access_key_id, nonce, expires_ms)
+         VALUES (?1, ?2, ?3)",
+        (access_key_id, nonce, expires_ms),
     )?;
     Ok(inserted == 1)
 }
 
-/// Forgets nonces seen before `before_ms`; their timestamps are refused anyway.
-pub fn prune_nonces(conn: &Connection, before_ms: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM nonces WHERE seen_ms < ?1", [before_ms])
+/// Forgets nonces whose calls' timestamps are refused at `now_ms` anyway.
+pub fn prune_nonces(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM signature_nonces WHERE expires_ms < ?1",
+        [now_ms],
+    )
 }

@@ -44,11 +44,16 @@ class Control:
         self.extra = list(extra)
         self.port = free_port()
         self.proc = None
+        self.key_id, self.key_secret = self.create_key()
+        self.gateway_key_id, self.gateway_key_secret = self.create_key("--role", "gateway")
+
+    def create_key(self, *args):
+        """A new AccessKey (a user key unless `args` say otherwise): (id, secret)."""
         out = subprocess.run(
-            [binary("dbs-control"), "access-key", "create", "--data-dir", str(self.data_dir)],
+            [binary("dbs-control"), "access-key", "create", "--data-dir", str(self.data_dir), *args],
             check=True, capture_output=True, text=True)
         key = json.loads(out.stdout)
-        self.key_id, self.key_secret = key["AccessKeyId"], key["AccessKeySecret"]
+        return key["AccessKeyId"], key["AccessKeySecret"]
 
     @property
     def endpoint(self):
@@ -82,14 +87,16 @@ class Control:
 
 
 class Gateway:
-    """A dbs-gateway agent process with a config written for `control`."""
+    """A dbs-gateway agent process with a config written for `control`, and
+    a gateway AccessKey of its own (bound by its first heartbeat)."""
 
     def __init__(self, workdir, control, identifier="db-host-1", extra_toml=""):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "gateway.toml"
+        self.key_id, self.key_secret = control.create_key("--role", "gateway")
         secret_file = self.dir / "secret"
-        secret_file.write_text(control.key_secret + "\n")
+        secret_file.write_text(self.key_secret + "\n")
         self.config.write_text(f"""
 [gateway]
 identifier = "{identifier}"
@@ -97,7 +104,7 @@ state_dir = "{self.dir / 'state'}"
 
 [control]
 endpoint = "http://{control.endpoint}"
-access_key_id = "{control.key_id}"
+access_key_id = "{self.key_id}"
 access_key_secret_file = "{secret_file}"
 {extra_toml}
 """)

@@ -54,8 +54,9 @@ def add_set(control, tmp_path, plan, kind, content, name):
 
 
 def as_gateway(control, action, **params):
-    """A signed gateway action, as the agent sends it (v1 signature)."""
-    client = AcsClient(control.key_id, control.key_secret, "cn-hangzhou")
+    """A signed gateway action, as the agent sends it (v1 signature, the
+    control plane's gateway key)."""
+    client = AcsClient(control.gateway_key_id, control.gateway_key_secret, "cn-hangzhou")
     request = CommonRequest(domain=control.endpoint, version="2019-03-06", action_name=action)
     request.set_protocol_type("http")
     request.set_method("POST")

@@ -81,7 +81,8 @@ def test_gateway_lifecycle_through_every_sdk(tmp_path, control):
 
         # No secret reaches a log.
         for log in (gateway.log, control.log):
-            assert control.key_secret not in log.read_text(), log
+            for secret in (control.key_secret, gateway.key_secret):
+                assert secret not in log.read_text(), log
     finally:
         if gateway.proc.poll() is None:
             gateway.kill()

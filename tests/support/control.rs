@@ -13,7 +13,7 @@ pub struct ControlProcess {
     pub endpoint: String,
     /// Its data dir (kept by the test's temp dir).
     pub data_dir: PathBuf,
-    /// An AccessKey created before start.
+    /// A user AccessKey created before start.
     pub key_id: String,
     /// Its secret.
     pub key_secret: String,
@@ -28,11 +28,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Creates an AccessKey in a data dir with the admin CLI; returns (id, secret).
-pub fn create_access_key(data_dir: &Path) -> (String, String) {
+/// Creates an AccessKey in a data dir with the admin CLI (a user key unless
+/// `args` say otherwise, e.g. `["--role", "gateway"]`); returns (id, secret).
+pub fn create_access_key(data_dir: &Path, args: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
         .args(["access-key", "create", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -50,7 +52,7 @@ pub fn create_access_key(data_dir: &Path) -> (String, String) {
 impl ControlProcess {
     /// Starts dbs-control on `data_dir` with extra `serve` arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
-        let (key_id, key_secret) = create_access_key(data_dir);
+        let (key_id, key_secret) = create_access_key(data_dir, &[]);
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
             .args([
@@ -80,6 +82,13 @@ impl ControlProcess {
             key_id,
             key_secret,
         }
+    }
+}
+
+impl ControlProcess {
+    /// A new gateway AccessKey, bound by its first heartbeat: (id, secret).
+    pub fn gateway_key(&self) -> (String, String) {
+        create_access_key(&self.data_dir, &["--role", "gateway"])
     }
 }
 

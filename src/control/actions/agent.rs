@@ -1,4 +1,8 @@
 //! The gateway actions: heartbeat, long-poll for tasks, report a task.
+//!
+//! Only gateway keys reach these handlers, and each acts for the key's own
+//! gateway: a heartbeat binds an unbound key to its identifier, and polls
+//! and reports must name that gateway's id.
 
 use std::time::Duration;
 
@@ -7,9 +11,10 @@ use serde_json::Value;
 use crate::api::gateway::{
     AgentState, HeartbeatResponse, HostFacts, PollResponse, ReportResponse, ReportStatus,
 };
-use crate::api::ApiError;
+use crate::api::{bounds, ApiError};
 use crate::control::call::Call;
 use crate::control::gateways::{self, Heartbeat};
+use crate::control::keys::{self, Binding};
 use crate::control::tasks::{self, Report, ReportRefused};
 use crate::control::{store, ControlPlane};
 
@@ -23,9 +28,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("answers serialize")
 }
 
-/// Registers or refreshes a gateway.
+/// Registers or refreshes the key's own gateway.
 pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     let identifier = call.require("Identifier")?.to_string();
+    bounds::identifier(&identifier).map_err(|e| ApiError::invalid("Identifier", e))?;
     let region = call.require("Region")?.to_string();
     if !plane.settings.regions.contains(&region) {
         return Err(ApiError::invalid(
@@ -33,8 +39,14 @@ pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiEr
             format!("unknown region {region}"),
         ));
     }
+    let display_name = call.get("DisplayName").unwrap_or(&identifier).to_string();
+    bounds::display_name(&display_name).map_err(|e| ApiError::invalid("DisplayName", e))?;
     let facts: HostFacts = match call.get("HostFacts") {
-        Some(text) => serde_json::from_str(text).map_err(|e| ApiError::invalid("HostFacts", e))?,
+        Some(text) => {
+            bounds::json_size(text, bounds::MAX_HOST_FACTS_BYTES)
+                .map_err(|e| ApiError::invalid("HostFacts", e))?;
+            serde_json::from_str(text).map_err(|e| ApiError::invalid("HostFacts", e))?
+        }
         None => HostFacts::default(),
     };
     let state = match call.get("State") {
@@ -42,19 +54,33 @@ pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiEr
         Some("stopping") => AgentState::Stopping,
         Some(other) => return Err(ApiError::invalid("State", format!("unknown state {other}"))),
     };
+    bind_key(plane, call, &identifier).await?;
     let hb = Heartbeat {
-        display_name: call.get("DisplayName").unwrap_or(&identifier).to_string(),
+        display_name,
         identifier,
         region,
         facts,
         stopping: state == AgentState::Stopping,
     };
     let now = store::now_ms();
-    let gateway = plane
+    let (gateway, known) = plane
         .store
-        .call(move |c| gateways::record_heartbeat(c, &hb, now))
+        .call(move |c| {
+            let known = gateways::by_identifier(c, &hb.identifier)?.is_some();
+            Ok((gateways::record_heartbeat(c, &hb, now)?, known))
+        })
         .await
         .map_err(super::internal)?;
+    if !known || gateway.stopped {
+        tracing::info!(
+            access_key_id = %call.caller.access_key_id,
+            backup_gateway_id = gateway.id,
+            identifier = %gateway.identifier,
+            stopped = gateway.stopped,
+            "gateway {}",
+            if known { "stopped" } else { "registered" }
+        );
+    }
     let settings = &plane.settings;
     Ok(to_json(&HeartbeatResponse {
         request_id: call.request_id.clone(),
@@ -82,14 +108,37 @@ pub async fn gateway_by_id(plane: &ControlPlane, id: i64) -> Result<gateways::Ga
         })
 }
 
-async fn known_gateway(plane: &ControlPlane, call: &Call) -> Result<i64, ApiError> {
-    let id: i64 = call.parse_required("BackupGatewayId")?;
-    gateway_by_id(plane, id).await.map(|g| g.id)
+/// Binds the caller's key to `identifier` on its first heartbeat; refuses a
+/// key bound to another gateway, and an identifier another key holds.
+async fn bind_key(plane: &ControlPlane, call: &Call, identifier: &str) -> Result<(), ApiError> {
+    if call.caller.gateway.as_deref() == Some(identifier) {
+        return Ok(());
+    }
+    let key_id = call.caller.access_key_id.clone();
+    let wanted = identifier.to_string();
+    let binding = plane
+        .store
+        .call(move |c| keys::bind(c, &key_id, &wanted))
+        .await
+        .map_err(super::internal)?;
+    match binding {
+        Binding::Bound => Ok(()),
+        Binding::OtherGateway(own) => Err(ApiError::new(
+            403,
+            "Forbidden.NotYourGateway",
+            format!("This AccessKey belongs to gateway {own}, not {identifier}."),
+        )),
+        Binding::Taken => Err(ApiError::new(
+            403,
+            "Forbidden.NotYourGateway",
+            format!("Gateway {identifier} belongs to another AccessKey; create a key for a new gateway with dbs-control access-key create --gateway IDENTIFIER."),
+        )),
+    }
 }
 
 /// Leases queued tasks, waiting up to `WaitSeconds` for one to arrive.
 pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
-    let gateway_id = known_gateway(plane, call).await?;
+    let gateway_id = super::own_gateway(plane, call).await?;
     let wait = Duration::from_secs(call.parse::<u64>("WaitSeconds")?.unwrap_or(0))
         .min(plane.settings.poll_wait);
     let max = call
@@ -112,6 +161,10 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
             .map_err(super::internal)?;
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if !leased.is_empty() || remaining.is_zero() {
+            if !leased.is_empty() {
+                let ids: Vec<u64> = leased.iter().map(|t| t.task_id).collect();
+                tracing::info!(access_key_id = %call.caller.access_key_id, backup_gateway_id = gateway_id, task_ids = ?ids, "tasks leased");
+            }
             return Ok(to_json(&PollResponse {
                 request_id: call.request_id.clone(),
                 tasks: crate::control::set_url::refresh_leased(plane, leased).await?,
@@ -131,7 +184,7 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
 
 /// Records progress, a result or a failure of a leased task.
 pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
-    let gateway_id = known_gateway(plane, call).await?;
+    let gateway_id = super::own_gateway(plane, call).await?;
     let task_id: i64 = call.parse_required("TaskId")?;
     let status = match call.require("Status")? {
         "running" => ReportStatus::Running,
@@ -147,18 +200,23 @@ pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
     if status == ReportStatus::Failed && call.get("ErrCode").is_none() {
         return Err(ApiError::missing("ErrCode"));
     }
-    for name in ["Progress", "Result"] {
+    if let Some(code) = call.get("ErrCode") {
+        bounds::err_code(code).map_err(|e| ApiError::invalid("ErrCode", e))?;
+    }
+    for (name, max) in [
+        ("Progress", bounds::MAX_PROGRESS_BYTES),
+        ("Result", bounds::MAX_RESULT_BYTES),
+    ] {
         if let Some(text) = call.get(name) {
+            bounds::json_size(text, max).map_err(|e| ApiError::invalid(name, e))?;
             serde_json::from_str::<Value>(text).map_err(|e| ApiError::invalid(name, e))?;
         }
     }
     let owned = |name: &str| call.get(name).map(str::to_string);
-    let (progress, result, err_code, err_message) = (
-        owned("Progress"),
-        owned("Result"),
-        owned("ErrCode"),
-        owned("ErrMessage"),
-    );
+    let (progress, result, err_code) = (owned("Progress"), owned("Result"), owned("ErrCode"));
+    let err_message = call
+        .get("ErrMessage")
+        .map(|m| bounds::cut_text(m, bounds::MAX_ERR_MESSAGE_BYTES));
     let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let now = store::now_ms();
     let outcome = plane
@@ -175,6 +233,15 @@ pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
         })
         .await
         .map_err(super::internal)?;
+    if outcome.is_ok() && status != ReportStatus::Running {
+        tracing::info!(
+            access_key_id = %call.caller.access_key_id,
+            backup_gateway_id = gateway_id,
+            task_id,
+            status = status.as_str(),
+            "task reported"
+        );
+    }
     match outcome {
         Ok(()) => Ok(to_json(&ReportResponse {
             request_id: call.request_id.clone(),

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::api::gateway::{self, TaskSpec};
-use crate::api::{gateway_status, ApiError};
+use crate::api::{bounds, gateway_status, ApiError};
 use crate::control::call::Call;
 use crate::control::{store, tasks, ControlPlane};
 
@@ -32,17 +32,9 @@ pub async fn create_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
         )
     })?;
     let ip = call.require("SourceEndpointIP")?.to_string();
+    bounds::host(&ip).map_err(|e| ApiError::invalid("SourceEndpointIP", e))?;
     let port: u16 = call.parse_required("SourceEndpointPort")?;
-    let token = call.get("ClientToken").map(str::to_string);
-    if token
-        .as_ref()
-        .is_some_and(|t| t.len() > 64 || !t.is_ascii())
-    {
-        return Err(ApiError::invalid(
-            "ClientToken",
-            "at most 64 ASCII characters",
-        ));
-    }
+    let token = super::client_token(call)?;
     let gateway = super::agent::gateway_by_id(plane, gateway_id).await?;
     let status = gateway.status(
         store::now_ms(),

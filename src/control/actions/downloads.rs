@@ -95,16 +95,7 @@ async fn create_manual(
     };
     let format = names::data_format("BackupSetDataFormat", call.get("BackupSetDataFormat"))
         .map_err(|e| e.to_api())?;
-    let token = call.get("ClientToken").map(str::to_string);
-    if token
-        .as_ref()
-        .is_some_and(|t| t.len() > 64 || !t.is_ascii())
-    {
-        return Err(ApiError::invalid(
-            "ClientToken",
-            "at most 64 ASCII characters",
-        ));
-    }
+    let token = super::client_token(call)?;
     let lookup = set_id.clone();
     let set = plane
         .store

@@ -2,12 +2,12 @@
 
 use serde_json::{json, Value};
 
-use crate::api::ApiError;
+use crate::api::{bounds, ApiError};
 use crate::control::call::Call;
 use crate::control::{gateways, store, ControlPlane};
 
-/// Page sizes the API accepts.
-const PAGE_SIZES: [usize; 3] = [30, 50, 100];
+/// Most identifiers one listing filters on.
+const MAX_IDENTIFIERS: usize = 100;
 
 /// Lists the gateways of a region, optionally filtered by identifiers
 /// (comma-separated), one page at a time (PageNum counts from 0).
@@ -25,23 +25,26 @@ pub async fn describe_backup_gateway_list(
                 .collect()
         })
         .unwrap_or_default();
-    let page_size = call.parse::<usize>("PageSize")?.unwrap_or(30);
-    if !PAGE_SIZES.contains(&page_size) {
-        return Err(ApiError::invalid("PageSize", "must be 30, 50 or 100"));
+    if identifiers.len() > MAX_IDENTIFIERS {
+        return Err(ApiError::invalid(
+            "Identifier",
+            format!("at most {MAX_IDENTIFIERS} identifiers"),
+        ));
     }
-    let page_num = call.parse::<usize>("PageNum")?.unwrap_or(0);
+    for identifier in &identifiers {
+        bounds::identifier(identifier).map_err(|e| ApiError::invalid("Identifier", e))?;
+    }
+    let (page_num, page_size) = super::backup_sets::paging(call)?;
 
-    let all = plane
+    let (page, total) = plane
         .store
-        .call(move |c| gateways::list(c, &region, &identifiers))
+        .call(move |c| gateways::list(c, &region, &identifiers, page_num, page_size))
         .await
         .map_err(super::internal)?;
     let now = store::now_ms();
     let offline_after = plane.settings.offline_after.as_millis() as i64;
-    let items: Vec<Value> = all
+    let items: Vec<Value> = page
         .iter()
-        .skip(page_num.saturating_mul(page_size))
-        .take(page_size)
         .map(|g| {
             json!({
                 "BackupGatewayId": g.id.to_string(),
@@ -61,7 +64,7 @@ pub async fn describe_backup_gateway_list(
         "Items": { "BackupGateway": items },
         "PageNum": page_num,
         "PageSize": page_size,
-        "TotalElements": all.len(),
-        "TotalPages": all.len().div_ceil(page_size),
+        "TotalElements": total,
+        "TotalPages": total.div_ceil(page_size),
     }))
 }

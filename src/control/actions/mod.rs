@@ -1,5 +1,7 @@
 //! Action handlers, one file per concern, and the table that routes an
-//! action name to its handler.
+//! action name to its handler after checking the caller's role: user keys
+//! call the public actions, gateway keys the gateway actions (each handler
+//! of those checks the gateway is the key's own).
 
 mod agent;
 mod backup_sets;
@@ -13,10 +15,50 @@ use serde_json::Value;
 use crate::api::{gateway, ApiError};
 
 use super::call::Call;
+use super::keys::Role;
 use super::ControlPlane;
 
-/// Runs the handler of `call.action`.
+/// Public actions that change state: each served one is logged with its key.
+const CHANGING_ACTIONS: [&str; 4] = [
+    "CreateGetDBListFromAgentTask",
+    "ModifyBackupSetDownloadRules",
+    "CreateFullBackupSetDownload",
+    "CreateIncrementBackupSetDownload",
+];
+
+/// Checks the caller's role, runs the handler of `call.action`, and logs a
+/// served state-changing public action with the key that made it (the
+/// gateway actions log their own changes).
 pub async fn dispatch(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
+    let gateway_action = gateway::ACTIONS.contains(&call.action.as_str());
+    match (call.caller.role, gateway_action) {
+        (Role::User, true) => {
+            return Err(ApiError::new(
+                403,
+                "Forbidden.UserKey",
+                format!(
+                    "{} is a gateway action: it needs a gateway AccessKey (dbs-control access-key create --gateway IDENTIFIER).",
+                    call.action
+                ),
+            ))
+        }
+        (Role::Gateway, false) => {
+            return Err(ApiError::new(
+                403,
+                "Forbidden.GatewayKey",
+                "A gateway AccessKey can call only the gateway actions; use a user AccessKey.",
+            ))
+        }
+        _ => {}
+    }
+    let answer = route(plane, call).await?;
+    if CHANGING_ACTIONS.contains(&call.action.as_str()) {
+        tracing::info!(access_key_id = %call.caller.access_key_id, action = %call.action, "served");
+    }
+    Ok(answer)
+}
+
+async fn route(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     match call.action.as_str() {
         "DescribeRegions" => regions::describe_regions(plane),
         "DescribeBackupGatewayList" => gateways::describe_backup_gateway_list(plane, call).await,
@@ -38,6 +80,40 @@ pub async fn dispatch(plane: &ControlPlane, call: &Call) -> Result<Value, ApiErr
             format!("Specified api {other} is not found, please check your url and method."),
         )),
     }
+}
+
+/// The caller's own gateway: its key must be bound (by a first heartbeat),
+/// and the `BackupGatewayId` it names must be that gateway's.
+pub(crate) async fn own_gateway(plane: &ControlPlane, call: &Call) -> Result<i64, ApiError> {
+    let id: i64 = call.parse_required("BackupGatewayId")?;
+    let not_yours = || {
+        ApiError::new(
+            403,
+            "Forbidden.NotYourGateway",
+            format!("Backup gateway {id} is not the gateway of this AccessKey."),
+        )
+    };
+    let Some(identifier) = call.caller.gateway.clone() else {
+        return Err(not_yours());
+    };
+    let gateway = plane
+        .store
+        .call(move |c| super::gateways::by_identifier(c, &identifier))
+        .await
+        .map_err(internal)?;
+    match gateway {
+        Some(g) if g.id == id => Ok(id),
+        _ => Err(not_yours()),
+    }
+}
+
+/// The optional `ClientToken` of a call that creates something.
+pub(crate) fn client_token(call: &Call) -> Result<Option<String>, ApiError> {
+    let token = call.get("ClientToken");
+    if let Some(token) = token {
+        crate::api::bounds::token(token).map_err(|e| ApiError::invalid("ClientToken", e))?;
+    }
+    Ok(token.map(str::to_string))
 }
 
 /// Maps a store failure to a generic internal error, logging the cause.
