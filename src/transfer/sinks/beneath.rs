@@ -7,7 +7,7 @@
 //! download and everything else is reached relative to directory file
 //! descriptors: the directories with `openat2(RESOLVE_BENEATH |
 //! RESOLVE_NO_SYMLINKS)`, or, where the kernel has no `openat2` (before
-//! 5.6) or a directory is missing, one component at a time with
+//! 5.6, or filtered by seccomp) or a directory is missing, one component at a time with
 //! `O_NOFOLLOW | O_DIRECTORY` (created with `mkdirat` when missing). The
 //! partial is opened with `O_NOFOLLOW` and must be a regular file; renames,
 //! unlinks and the directory `fsync` go through the directory's descriptor.
@@ -99,7 +99,9 @@ pub fn open_dir(root: &OwnedFd, components: &[String]) -> Result<OwnedFd, WalkEr
             ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         match rfs::openat2(root, joined.as_str(), DIR_FLAGS, Mode::empty(), resolve) {
             Ok(fd) => return Ok(fd),
-            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            // No openat2 (before Linux 5.6), or a seccomp filter that
+            // answers EPERM for syscalls it does not know.
+            Err(Errno::NOSYS | Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
             // Missing, refused or raced: the walk creates what is missing
             // and names the component that is refused.
             Err(Errno::NOENT | Errno::LOOP | Errno::XDEV | Errno::NOTDIR | Errno::AGAIN) => {}
