@@ -212,6 +212,11 @@ async fn hostile_dir_and_name_values_are_refused() {
         ),
         (|t| t.set_name = "x\ny".into(), "InvalidPath.BadCharacter"),
         (|t| t.set_name = "..\\x".into(), "InvalidPath.BadCharacter"),
+        (
+            |t| t.set_name = ".dbs-part.x".into(),
+            "InvalidPath.Reserved",
+        ),
+        (|t| t.plan_id = ".dbs-part.p".into(), "InvalidPath.Reserved"),
         (|t| t.location = "ftp".into(), "Task.UnknownLocation"),
         (
             |t| t.url = "http://203.0.113.9/x".into(),
