@@ -59,9 +59,35 @@ async fn full_and_incremental_sets_arrive_with_equal_sha256() {
     for (p, data) in [(&full_path, &full), (&incr_path, &incr)] {
         let file = on_disk(root, &p.as_slash_path());
         assert_eq!(sha_of_file(&file), sha256(data), "{}", file.display());
-        let part = PathBuf::from(format!("{}.part", file.display()));
+        let part = on_disk(root, &p.partial().as_slash_path());
         assert!(!part.exists(), "no partial left at {}", part.display());
     }
+}
+
+#[tokio::test]
+async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
+    let root = &unique("/collide");
+    let target = FtpTarget::new(&config(root)).expect("target");
+    let (x, x_part) = (set_bytes(300_000, 21), set_bytes(100_000, 22));
+    let (px, pxp) = (
+        layout("d", "p", "full", "x"),
+        layout("d", "p", "full", "x.part"),
+    );
+    upload(&target, &pxp, &x_part, 64 * 1024, 1)
+        .await
+        .expect("x.part");
+    upload(&target, &px, &x, 64 * 1024, 1).await.expect("x");
+    assert_eq!(sha_of_file(&on_disk(root, "d/p/full/x")), sha256(&x));
+    assert_eq!(
+        sha_of_file(&on_disk(root, "d/p/full/x.part")),
+        sha256(&x_part)
+    );
+    let mut names: Vec<_> = std::fs::read_dir(on_disk(root, "d/p/full"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x", "x.part"]);
 }
 
 #[tokio::test]
@@ -103,7 +129,7 @@ async fn writer_dropped_mid_way_resumes_from_the_servers_bytes() {
     // until the partial it kept is on its disk and no longer growing. (On a
     // loaded machine the dropped writer may not have sent anything yet; then
     // the server keeps nothing and the resume must start at zero.)
-    let part = PathBuf::from(format!("{}.part", final_file.display()));
+    let part = on_disk(root, &path.partial().as_slash_path());
     let mut last = 0;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -136,7 +162,7 @@ async fn size_mismatch_fails_and_leaves_nothing() {
     assert_eq!(e.code(), "Target.SizeMismatch");
     let file = on_disk(root, &path.as_slash_path());
     assert!(!file.exists());
-    assert!(!PathBuf::from(format!("{}.part", file.display())).exists());
+    assert!(!on_disk(root, &path.partial().as_slash_path()).exists());
 }
 
 #[tokio::test]
@@ -150,7 +176,7 @@ async fn abort_without_keep_removes_the_partial() {
         .expect("write");
     w.abort(false).await.expect("abort");
     let file = on_disk(root, &path.as_slash_path());
-    assert!(!file.exists() && !PathBuf::from(format!("{}.part", file.display())).exists());
+    assert!(!file.exists() && !on_disk(root, &path.partial().as_slash_path()).exists());
 }
 
 #[tokio::test]

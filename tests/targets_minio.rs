@@ -79,9 +79,56 @@ async fn full_and_incremental_sets_arrive_with_equal_sha256() {
             sha256(data),
             "{key}"
         );
-        let marker = object_file(&shared_data_dir(), &bucket, &format!("{key}.part"));
+        let marker = object_file(&shared_data_dir(), &bucket, &target.key(&p.partial()));
         assert!(!marker.exists(), "marker removed after commit");
     }
+}
+
+#[tokio::test]
+async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
+    let prefix = format!("collide-{}", uuid::Uuid::new_v4().simple());
+    let target = MinioTarget::new(&config(&prefix)).expect("target");
+    let bucket = env("DBS_TEST_S3_BUCKET");
+    let (x, x_part) = (set_bytes(300_000, 31), set_bytes(100_000, 32));
+    let (px, pxp) = (
+        layout("d", "p", "full", "x"),
+        layout("d", "p", "full", "x.part"),
+    );
+    upload(&target, &pxp, &x_part, 64 * 1024, 1)
+        .await
+        .expect("x.part");
+    upload(&target, &px, &x, 64 * 1024, 1).await.expect("x");
+    for (p, data) in [(&px, &x), (&pxp, &x_part)] {
+        let file = object_file(&shared_data_dir(), &bucket, &target.key(p));
+        assert_eq!(sha_of_file(&file), sha256(data), "{}", file.display());
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_marker_is_refused_and_left_in_place() {
+    let prefix = format!("marker-{}", uuid::Uuid::new_v4().simple());
+    let target = MinioTarget::new(&config(&prefix)).expect("target");
+    let bucket = env("DBS_TEST_S3_BUCKET");
+    let path = layout("d", "p", "full", "set.xb");
+    // Something that is not an upload id sits at the marker's key: 8 MiB.
+    let marker = object_file(&shared_data_dir(), &bucket, &target.key(&path.partial()));
+    std::fs::create_dir_all(marker.parent().expect("parent")).expect("marker dir");
+    let junk = set_bytes(8 * 1024 * 1024, 33);
+    std::fs::write(&marker, &junk).expect("plant the marker");
+    let e = target
+        .open(&path, 1000)
+        .await
+        .err()
+        .expect("an oversized marker is refused");
+    assert_eq!(e.code(), "Target.Unavailable", "{e}");
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("marker object"), "{e}");
+    assert_eq!(
+        sha_of_file(&marker),
+        sha256(&junk),
+        "the object is left as it was"
+    );
+    assert!(!object_file(&shared_data_dir(), &bucket, &target.key(&path)).exists());
 }
 
 #[tokio::test]
@@ -116,7 +163,7 @@ async fn failed_upload_leaves_no_parts_and_no_object() {
         .expect("write");
     w.abort(true).await.expect("abort");
     assert_eq!(uploads_in_progress(dir.path()), Vec::<String>::new());
-    assert!(!object_file(dir.path(), "bkt", &format!("{}.part", target.key(&path))).exists());
+    assert!(!object_file(dir.path(), "bkt", &target.key(&path.partial())).exists());
 }
 
 #[tokio::test]

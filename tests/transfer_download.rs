@@ -75,9 +75,10 @@ fn final_path(root: &Path, t: &DownloadTask) -> PathBuf {
 }
 
 fn part_path(root: &Path, t: &DownloadTask) -> PathBuf {
-    let mut p = final_path(root, t).into_os_string();
-    p.push(".part");
-    PathBuf::from(p)
+    set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+        .unwrap()
+        .partial()
+        .under(root)
 }
 
 fn no_progress() -> dbs_gateway::transfer::ProgressFn {

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -211,6 +212,11 @@ async fn hostile_dir_and_name_values_are_refused() {
         ),
         (|t| t.set_name = "x\ny".into(), "InvalidPath.BadCharacter"),
         (|t| t.set_name = "..\\x".into(), "InvalidPath.BadCharacter"),
+        (
+            |t| t.set_name = ".dbs-part.x".into(),
+            "InvalidPath.Reserved",
+        ),
+        (|t| t.plan_id = ".dbs-part.p".into(), "InvalidPath.Reserved"),
         (|t| t.location = "ftp".into(), "Task.UnknownLocation"),
         (
             |t| t.url = "http://203.0.113.9/x".into(),
@@ -232,21 +238,282 @@ async fn hostile_dir_and_name_values_are_refused() {
 }
 
 #[tokio::test]
-async fn one_partial_has_one_writer_at_a_time() {
+async fn a_second_writer_waits_for_a_locked_partial_and_resumes_it() {
     let root = tempfile::tempdir().unwrap();
     let target = LocalTarget::new(root.path());
     let path = RelPath::parse("dir", "d/set.bin").unwrap();
     let mut first = target.open(&path, 10).await.unwrap();
-    let second = target.open(&path, 10).await.err().unwrap();
-    assert_eq!(second.code(), "Target.Unavailable");
-    first
-        .write(Bytes::from_static(b"0123456789"))
-        .await
-        .unwrap();
-    first.commit().await.unwrap();
+    first.write(Bytes::from_static(b"01234")).await.unwrap();
+    let second = {
+        let (target, path) = (target.clone(), path.clone());
+        tokio::spawn(async move { target.open(&path, 10).await })
+    };
+    // While the first writer holds the partial the second cannot get it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second open waits for the lock");
+    first.abort(true).await.unwrap();
+    let mut second = second.await.unwrap().expect("the second open succeeds");
+    assert_eq!(second.offset(), 5, "it resumes what the first one left");
+    second.write(Bytes::from_static(b"56789")).await.unwrap();
+    second.commit().await.unwrap();
     assert_eq!(
         std::fs::read(root.path().join("d/set.bin")).unwrap(),
         b"0123456789"
     );
-    assert!(!root.path().join("d/set.bin.part").exists());
+    assert!(!target.part_path(&path).exists());
+}
+
+#[tokio::test]
+async fn a_download_of_a_locked_partial_waits_then_finishes() {
+    let root = tempfile::tempdir().unwrap();
+    let data = random_bytes(3 * MIB);
+    let server = RangeServer::start(data.clone()).await;
+    let t = task(&server, &data, "local");
+    let target = LocalTarget::new(root.path());
+    let path =
+        dbs_gateway::transfer::path::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+            .unwrap();
+    // Another run of the same set holds the partial with its first MiB.
+    let mut other = target.open(&path, data.len() as u64).await.unwrap();
+    other
+        .write(Bytes::copy_from_slice(&data[..MIB]))
+        .await
+        .unwrap();
+    let d = downloader(Some(root.path()), None);
+    let cancel = CancellationToken::new();
+    let run = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            d.run(&t, "127.0.0.1", Box::new(|_: &Progress| {}), &cancel)
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!run.is_finished(), "the download waits for the other run");
+    other.abort(true).await.unwrap();
+    let outcome = run.await.unwrap().expect("the download finishes");
+    assert_eq!(outcome.resumed_from, MIB as u64);
+    let written = std::fs::read(target.final_path(&path)).unwrap();
+    assert_eq!(Sha256::digest(&written), Sha256::digest(&data));
+    assert_eq!(files_under(root.path()), vec![path.as_slash_path()]);
+}
+
+#[tokio::test]
+async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
+    let root = tempfile::tempdir().unwrap();
+    let data = random_bytes(1000);
+    let server = RangeServer::start(data.clone()).await;
+    let t = task(&server, &data, "local");
+    let target = LocalTarget::new(root.path());
+    let path =
+        dbs_gateway::transfer::path::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+            .unwrap();
+    let other = target.open(&path, data.len() as u64).await.unwrap();
+    let d = downloader(Some(root.path()), None);
+    let cancel = CancellationToken::new();
+    let run = {
+        let (t, cancel) = (t.clone(), cancel.clone());
+        tokio::spawn(async move {
+            d.run(&t, "127.0.0.1", Box::new(|_: &Progress| {}), &cancel)
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    cancel.cancel();
+    let err = run.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "Transfer.Cancelled", "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(server.bytes_sent(), 0);
+    other.abort(false).await.unwrap();
+}
+
+/// The partial name of the test task's set under `root`.
+fn partial_of(root: &Path, t: &DownloadTask) -> std::path::PathBuf {
+    let path =
+        dbs_gateway::transfer::path::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+            .unwrap();
+    LocalTarget::new(root).part_path(&path)
+}
+
+/// A root and a file outside it, with the bytes the file must keep.
+struct Planted {
+    _tmp: tempfile::TempDir,
+    root: std::path::PathBuf,
+    outside_dir: std::path::PathBuf,
+    outside_file: std::path::PathBuf,
+}
+
+const OUTSIDE_BYTES: &[u8] = b"precious bytes outside the target root";
+
+fn planted() -> Planted {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let outside_dir = tmp.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside_dir).unwrap();
+    let outside_file = outside_dir.join("victim");
+    std::fs::write(&outside_file, OUTSIDE_BYTES).unwrap();
+    Planted {
+        _tmp: tmp,
+        root,
+        outside_dir,
+        outside_file,
+    }
+}
+
+impl Planted {
+    /// Nothing outside the root changed: the victim file is intact and
+    /// alone in its directory.
+    fn assert_outside_intact(&self) {
+        assert_eq!(std::fs::read(&self.outside_file).unwrap(), OUTSIDE_BYTES);
+        let names: Vec<_> = std::fs::read_dir(&self.outside_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("victim")]);
+    }
+}
+
+#[tokio::test]
+async fn a_symlink_planted_at_the_partial_name_is_refused() {
+    let p = planted();
+    let data = random_bytes(5000);
+    let server = RangeServer::start(data.clone()).await;
+    let t = task(&server, &data, "local");
+    let part = partial_of(&p.root, &t);
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&p.outside_file, &part).unwrap();
+    let err = run(&downloader(Some(&p.root), None), &t).await.unwrap_err();
+    assert_eq!(err.code(), "Target.UnsafePath", "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(!err.is_retryable());
+    p.assert_outside_intact();
+    let final_name = part.with_file_name(&t.set_name);
+    assert!(
+        std::fs::symlink_metadata(&final_name).is_err(),
+        "nothing published at the final name"
+    );
+    assert!(std::fs::symlink_metadata(&part)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[tokio::test]
+async fn a_symlinked_directory_under_the_root_is_refused() {
+    let p = planted();
+    let data = random_bytes(5000);
+    let server = RangeServer::start(data.clone()).await;
+    let t = task(&server, &data, "local");
+    // `dl/plan1` leads outside the root.
+    std::fs::create_dir_all(p.root.join("dl")).unwrap();
+    std::os::unix::fs::symlink(&p.outside_dir, p.root.join("dl/plan1")).unwrap();
+    let err = run(&downloader(Some(&p.root), None), &t).await.unwrap_err();
+    assert_eq!(err.code(), "Target.UnsafePath", "{err}");
+    assert!(err.to_string().contains("dl/plan1"), "{err}");
+    assert_eq!(server.bytes_sent(), 0);
+    p.assert_outside_intact();
+}
+
+#[tokio::test]
+async fn a_symlink_at_the_final_name_is_refused() {
+    let p = planted();
+    let data = random_bytes(5000);
+    let server = RangeServer::start(data.clone()).await;
+    let t = task(&server, &data, "local");
+    let final_name = partial_of(&p.root, &t).with_file_name(&t.set_name);
+    std::fs::create_dir_all(final_name.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&p.outside_file, &final_name).unwrap();
+    let err = run(&downloader(Some(&p.root), None), &t).await.unwrap_err();
+    assert_eq!(err.code(), "Target.UnsafePath", "{err}");
+    assert_eq!(server.bytes_sent(), 0);
+    p.assert_outside_intact();
+    assert!(!partial_of(&p.root, &t).exists());
+}
+
+#[tokio::test]
+async fn a_partial_that_is_a_fifo_or_a_directory_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let data = random_bytes(5000);
+    let server = RangeServer::start(data.clone()).await;
+    let d = downloader(Some(root.path()), None);
+    let mut fifo_task = task(&server, &data, "local");
+    fifo_task.set_name = "fifo.xb".into();
+    let fifo = partial_of(root.path(), &fifo_task);
+    std::fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut dir_task = task(&server, &data, "local");
+    dir_task.set_name = "dir.xb".into();
+    let dir = partial_of(root.path(), &dir_task);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    for (t, what) in [(&fifo_task, "FIFO"), (&dir_task, "directory")] {
+        let err = run(&d, t).await.unwrap_err();
+        assert_eq!(err.code(), "Target.UnsafePath", "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+        assert!(!partial_of(root.path(), t)
+            .with_file_name(&t.set_name)
+            .exists());
+    }
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(dir.is_dir());
+    assert_eq!(server.bytes_sent(), 0);
+}
+
+#[tokio::test]
+async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
+    let root = tempfile::tempdir().unwrap();
+    let d = downloader(Some(root.path()), None);
+    let x_part = random_bytes(MIB);
+    let x = random_bytes(2 * MIB);
+    let server_x_part = RangeServer::start(x_part.clone()).await;
+    let server_x = RangeServer::start(x.clone()).await;
+    let mut t_x_part = task(&server_x_part, &x_part, "local");
+    t_x_part.set_name = "x.part".into();
+    let mut t_x = task(&server_x, &x, "local");
+    t_x.set_name = "x".into();
+    run(&d, &t_x_part).await.unwrap();
+    run(&d, &t_x).await.unwrap();
+    let dir = root.path().join("dl/plan1/increment");
+    assert_eq!(
+        Sha256::digest(std::fs::read(dir.join("x")).unwrap()),
+        Sha256::digest(&x)
+    );
+    assert_eq!(
+        Sha256::digest(std::fs::read(dir.join("x.part")).unwrap()),
+        Sha256::digest(&x_part)
+    );
+    let mut names = files_under(root.path());
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["dl/plan1/increment/x", "dl/plan1/increment/x.part"]
+    );
+}
+
+#[tokio::test]
+async fn a_name_too_long_for_its_partial_is_refused_and_one_at_the_limit_is_written() {
+    use dbs_gateway::transfer::path::MAX_COMPONENT_BYTES;
+    let root = tempfile::tempdir().unwrap();
+    let data = random_bytes(1000);
+    let server = RangeServer::start(data.clone()).await;
+    let d = downloader(Some(root.path()), None);
+    for len in [250, 251, 255] {
+        let mut t = task(&server, &data, "local");
+        t.set_name = "n".repeat(len);
+        let err = run(&d, &t).await.unwrap_err();
+        assert_eq!(err.code(), "InvalidPath.TooLong", "{len}: {err}");
+        assert!(!err.is_retryable());
+    }
+    assert_eq!(server.bytes_sent(), 0);
+    assert!(files_under(root.path()).is_empty());
+    let mut t = task(&server, &data, "local");
+    t.set_name = "n".repeat(MAX_COMPONENT_BYTES);
+    run(&d, &t).await.unwrap();
+    let written = std::fs::read(root.path().join("dl/plan1/increment").join(&t.set_name)).unwrap();
+    assert_eq!(written, data);
 }

@@ -5,12 +5,27 @@
 //! that keep such names inside the target root: no `..`, no `.`, no absolute
 //! path, no backslash, no control characters, no empty component. A sink
 //! only ever sees a [`RelPath`], so it never has to re-check.
+//!
+//! It also owns the partial namespace: while a set is written its bytes
+//! live under [`RelPath::partial`], the final name with [`PARTIAL_PREFIX`]
+//! in front, in the same directory. No component may start with that
+//! prefix, so no set name or directory can ever be another set's partial,
+//! and each component is short enough to take the prefix within the 255
+//! bytes file systems allow. A whole path is at most [`MAX_PATH_BYTES`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Longest accepted component, in bytes (common file-system limit).
-pub const MAX_COMPONENT_BYTES: usize = 255;
+/// Prefix of a partial's name: the partial of `dir/name` is
+/// `dir/.dbs-part.name`. Refused at the start of any component.
+pub const PARTIAL_PREFIX: &str = ".dbs-part.";
+/// Longest file name most file systems (and FTP servers) accept, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest accepted component, in bytes: room is left for the prefix.
+pub const MAX_COMPONENT_BYTES: usize = MAX_NAME_BYTES - PARTIAL_PREFIX.len();
+/// Longest accepted relative path (components and `/`), in bytes; an S3
+/// key is at most 1024 bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
 
 /// Why a name was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -27,9 +42,21 @@ pub enum PathError {
     /// The value holds a control character (or NUL) or a backslash.
     #[error("{field}: control character or backslash in {value:?}")]
     BadCharacter { field: &'static str, value: String },
-    /// A component is longer than 255 bytes.
-    #[error("{field}: path component longer than {MAX_COMPONENT_BYTES} bytes")]
-    TooLong { field: &'static str },
+    /// A component is longer than [`MAX_COMPONENT_BYTES`].
+    #[error(
+        "{field}: path component of {len} bytes is longer than {MAX_COMPONENT_BYTES} \
+         ({MAX_NAME_BYTES} less the {} kept for the partial name)",
+        PARTIAL_PREFIX.len()
+    )]
+    TooLong { field: &'static str, len: usize },
+    /// The whole path is longer than [`MAX_PATH_BYTES`].
+    #[error("{field}: path of {len} bytes is longer than {MAX_PATH_BYTES}")]
+    PathTooLong { field: &'static str, len: usize },
+    /// A component starts with [`PARTIAL_PREFIX`], the partials' namespace.
+    #[error(
+        "{field}: {value:?}: names starting with {PARTIAL_PREFIX:?} are kept for partial files"
+    )]
+    Reserved { field: &'static str, value: String },
 }
 
 impl PathError {
@@ -41,6 +68,8 @@ impl PathError {
             PathError::Traversal { .. } => "InvalidPath.Traversal",
             PathError::BadCharacter { .. } => "InvalidPath.BadCharacter",
             PathError::TooLong { .. } => "InvalidPath.TooLong",
+            PathError::PathTooLong { .. } => "InvalidPath.PathTooLong",
+            PathError::Reserved { .. } => "InvalidPath.Reserved",
         }
     }
 
@@ -51,7 +80,8 @@ impl PathError {
 }
 
 /// A validated path relative to a target root: one or more components
-/// joined by `/`, each free of `..`, `.`, `/`, `\`, control characters.
+/// joined by `/`, each free of `..`, `.`, `/`, `\`, control characters and
+/// [`PARTIAL_PREFIX`], at most [`MAX_PATH_BYTES`] in all.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RelPath {
     components: Vec<String>,
@@ -71,7 +101,7 @@ impl RelPath {
             .split('/')
             .map(|c| check_component(field, value, c).map(str::to_owned))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(RelPath { components })
+        RelPath { components }.bounded(field)
     }
 
     /// One component (a file or directory name): no `/` allowed.
@@ -91,10 +121,35 @@ impl RelPath {
         Self::parse(field, value)
     }
 
-    /// This path followed by `other`.
-    pub fn join(&self, other: &RelPath) -> RelPath {
+    /// This path followed by `other`; `field` names the result in the error
+    /// when it is longer than [`MAX_PATH_BYTES`].
+    pub fn join(&self, field: &'static str, other: &RelPath) -> Result<RelPath, PathError> {
         let mut components = self.components.clone();
         components.extend(other.components.iter().cloned());
+        RelPath { components }.bounded(field)
+    }
+
+    fn bounded(self, field: &'static str) -> Result<Self, PathError> {
+        let len = self.byte_len();
+        if len > MAX_PATH_BYTES {
+            return Err(PathError::PathTooLong { field, len });
+        }
+        Ok(self)
+    }
+
+    /// Length of [`RelPath::as_slash_path`] in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.components.iter().map(String::len).sum::<usize>() + self.components.len() - 1
+    }
+
+    /// Where the bytes of this path live while they are written: the same
+    /// directory, the file name with [`PARTIAL_PREFIX`] in front. No valid
+    /// path is another's partial.
+    pub fn partial(&self) -> RelPath {
+        let mut components = self.components.clone();
+        if let Some(last) = components.last_mut() {
+            *last = format!("{PARTIAL_PREFIX}{last}");
+        }
         RelPath { components }
     }
 
@@ -158,7 +213,16 @@ fn check_component<'a>(field: &'static str, value: &str, c: &'a str) -> Result<&
         });
     }
     if c.len() > MAX_COMPONENT_BYTES {
-        return Err(PathError::TooLong { field });
+        return Err(PathError::TooLong {
+            field,
+            len: c.len(),
+        });
+    }
+    if c.starts_with(PARTIAL_PREFIX) {
+        return Err(PathError::Reserved {
+            field,
+            value: err_value(),
+        });
     }
     Ok(c)
 }
@@ -181,7 +245,10 @@ pub fn set_layout(
     let plan = RelPath::component("BackupPlanId", plan_id)?;
     let kind = RelPath::component("kind", kind.as_str())?;
     let name = RelPath::component("BackupSetName", set_name)?;
-    Ok(dir.join(&plan).join(&kind).join(&name))
+    const FIELD: &str = "BackupSetDownloadDir/BackupPlanId/kind/BackupSetName";
+    dir.join(FIELD, &plan)?
+        .join(FIELD, &kind)?
+        .join(FIELD, &name)
 }
 
 #[cfg(test)]
@@ -235,6 +302,48 @@ mod tests {
             RelPath::parse("dir", &long).unwrap_err().code(),
             "InvalidPath.TooLong"
         );
+    }
+
+    #[test]
+    fn names_leave_room_for_the_partial_prefix() {
+        // 250 bytes used to pass, but its partial name would not fit in 255.
+        let err = RelPath::component("BackupSetName", &"n".repeat(250)).unwrap_err();
+        assert_eq!(err.code(), "InvalidPath.TooLong");
+        assert!(err.to_string().contains("250 bytes"), "{err}");
+        let at_limit = RelPath::component("BackupSetName", &"n".repeat(MAX_COMPONENT_BYTES));
+        let partial = at_limit.unwrap().partial();
+        assert_eq!(partial.file_name().len(), MAX_NAME_BYTES);
+        assert!(RelPath::component("n", &"n".repeat(MAX_COMPONENT_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn the_partial_namespace_is_reserved() {
+        let p = RelPath::parse("dir", "a/x.part").unwrap();
+        assert_eq!(p.partial().as_slash_path(), "a/.dbs-part.x.part");
+        assert_ne!(p.partial(), RelPath::parse("dir", "a/x").unwrap());
+        for bad in [".dbs-part.x", "a/.dbs-part.x", ".dbs-part.d/x"] {
+            let err = RelPath::parse("dir", bad).unwrap_err();
+            assert_eq!(err.code(), "InvalidPath.Reserved", "{bad}");
+        }
+        assert!(RelPath::parse("dir", "a/.dbs-partx").is_ok());
+        assert!(RelPath::parse("dir", "a/x.dbs-part.").is_ok());
+    }
+
+    #[test]
+    fn whole_paths_are_bounded() {
+        let c = "c".repeat(200);
+        let at_limit = [c.as_str(); 5].join("/") + "/" + &"d".repeat(MAX_PATH_BYTES - 1005);
+        assert_eq!(
+            RelPath::parse("dir", &at_limit).unwrap().byte_len(),
+            MAX_PATH_BYTES
+        );
+        let err = RelPath::parse("dir", &format!("{at_limit}d")).unwrap_err();
+        assert_eq!(err.code(), "InvalidPath.PathTooLong");
+        let dir = [c.as_str(); 4].join("/");
+        assert!(set_layout(&dir, "p", SetKind::Full, "n").is_ok());
+        let name = "n".repeat(MAX_COMPONENT_BYTES);
+        let err = set_layout(&dir, "p", SetKind::Full, &name).unwrap_err();
+        assert_eq!(err.code(), "InvalidPath.PathTooLong");
     }
 
     #[test]

@@ -116,7 +116,12 @@ pub async fn download(
         Some(size) => size,
         None => job.source.size().await?,
     };
-    let mut writer = job.target.open(&job.path, size).await?;
+    // Opening may wait for another run of the same set to let go of its
+    // partial; a shutdown stops the wait.
+    let mut writer = tokio::select! {
+        opened = job.target.open(&job.path, size) => opened?,
+        _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+    };
     if let Err(e) = ensure_room(job.target, &location, size - writer.offset()).await {
         abort(writer, false).await;
         return Err(e);

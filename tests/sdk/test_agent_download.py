@@ -114,7 +114,7 @@ def test_full_and_increment_sets_land_in_local_and_nas(tmp_path, mounts):
             full, inc = sets[plan]
             assert sha256(root / "backups" / plan / "full" / f"{plan}-full.xb") == full["SHA256"]
             assert sha256(root / "backups" / plan / "increment" / "mysql-bin.000054") == inc["SHA256"]
-            assert not list(root.rglob("*.part"))
+            assert not list(root.rglob(".dbs-part.*"))
     finally:
         gateway.kill()
         control.stop()
@@ -130,7 +130,7 @@ def test_agent_killed_midway_resumes_without_starting_over(tmp_path):
     try:
         auto_download(control, dbs, gw, "local")
         added = add_set(control, tmp_path, PLAN, "full", content(size, "kill"), "big.xb")
-        part = local / "backups" / PLAN / "full" / "big.xb.part"
+        part = local / "backups" / PLAN / "full" / ".dbs-part.big.xb"
         wait_until(lambda: part.exists() and part.stat().st_size > size // 4, "a quarter of the set on disk", timeout=60)
         gateway.kill()
         kept = part.stat().st_size
@@ -172,7 +172,7 @@ def test_corrupt_bytes_fail_with_their_code_and_leave_nothing(tmp_path):
         assert item["ErrCode"] == "Transfer.ChecksumMismatch", item
         target = local / "backups" / PLAN / "full"
         assert not (target / "bad.xb").exists()
-        assert not list(local.rglob("*.part"))
+        assert not list(local.rglob(".dbs-part.*"))
         assert added["BackupSetId"] == done.backup_set_id
     finally:
         gateway.kill()

@@ -62,7 +62,7 @@ part_size_mib = 5
             assert sha256(root / "backups" / plan / "full" / f"{plan}.xb") == full["SHA256"]
             assert sha256(root / "backups" / plan / "increment" / "mysql-bin.000007") == inc["SHA256"]
         ftp_files = [p.name for p in roots["plan-ftp"].rglob("*") if p.is_file()]
-        assert not [n for n in ftp_files if n.endswith(".part")], ftp_files
+        assert not [n for n in ftp_files if n.startswith(".dbs-part.")], ftp_files
     finally:
         gateway.kill()
         control.stop()

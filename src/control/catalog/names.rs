@@ -4,10 +4,13 @@
 //! A download dir and a set name end up in a path on a database host, so
 //! they are checked by the agent's own rules (`transfer::path`: no `..` or
 //! `.`, no absolute path, no backslash, no control character, no empty
-//! component, components of at most 255 bytes): a value the agent would
-//! refuse is refused here first.
+//! component, no component starting with the partials' prefix `.dbs-part.`,
+//! components of at most 245 bytes, paths of at most 1024): a value the
+//! agent would refuse is refused here first.
 
-use crate::transfer::path::{PathError, RelPath, MAX_COMPONENT_BYTES};
+use crate::transfer::path::{
+    PathError, RelPath, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PARTIAL_PREFIX,
+};
 
 /// Target locations of `BackupSetDownloadTargetTypeLocation`.
 pub const LOCATIONS: [&str; 4] = ["local", "nas", "ftp", "minio"];
@@ -139,9 +142,20 @@ impl From<PathError> for NameError {
             PathError::Absolute { field, value } => NameError::Absolute { field, value },
             PathError::Traversal { field, value } => NameError::Traversal { field, value },
             PathError::BadCharacter { field, value } => NameError::BadCharacter { field, value },
-            PathError::TooLong { field } => NameError::TooLong {
+            PathError::TooLong { field, .. } => NameError::TooLong {
                 field,
                 max: MAX_COMPONENT_BYTES,
+            },
+            PathError::PathTooLong { field, .. } => NameError::TooLong {
+                field,
+                max: MAX_PATH_BYTES,
+            },
+            PathError::Reserved { field, value } => NameError::NotAccepted {
+                field,
+                value,
+                accepted: format!(
+                    "names not starting with {PARTIAL_PREFIX:?} (kept for partial files)"
+                ),
             },
         }
     }
@@ -219,6 +233,31 @@ mod tests {
         assert!(set_name("a/b").is_err());
         assert!(set_name("..").is_err());
         assert!(set_name("").is_err());
+    }
+
+    #[test]
+    fn set_names_leave_room_for_the_partial_name() {
+        let err = set_name(&"n".repeat(250)).unwrap_err();
+        assert_eq!(
+            err,
+            NameError::TooLong {
+                field: "BackupSetName",
+                max: 245
+            }
+        );
+        assert_eq!(err.code(), "InvalidParameter.BackupSetName");
+        assert!(set_name(&"n".repeat(245)).is_ok());
+        assert!(download_dir(&format!("{}/x", "d".repeat(250))).is_err());
+        assert!(download_dir(&["d"; 513].join("/")).is_err());
+    }
+
+    #[test]
+    fn the_partial_prefix_is_refused() {
+        assert!(set_name("x.part").is_ok());
+        let err = set_name(".dbs-part.x").unwrap_err();
+        assert!(matches!(err, NameError::NotAccepted { .. }), "{err:?}");
+        assert!(err.to_string().contains("partial"), "{err}");
+        assert!(download_dir("a/.dbs-part.b").is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The `ftp` target: an FTP or FTPS server, through suppaftp (tokio, rustls).
 //!
-//! A set at `path` is stored as `{root}/{path}.part` on the server and renamed
-//! to `{root}/{path}` on commit, after `SIZE` says the partial holds exactly
+//! A set at `dir/name` is stored as its partial `{root}/dir/.dbs-part.name`
+//! (`RelPath::partial`, a name no set can take) on the server and renamed
+//! to `{root}/dir/name` on commit, after `SIZE` says the partial holds exactly
 //! the announced number of bytes. Missing directories are created with `MKD`.
 //!
 //! Resume: `open` asks `SIZE` of the partial (until it stops growing: the
@@ -39,8 +40,6 @@ use crate::config::Secret;
 use crate::transfer::path::RelPath;
 
 const KIND: &str = "ftp";
-/// Suffix of the temporary name beside the final name (as for `local`).
-const PART_SUFFIX: &str = ".part";
 /// Buffer in front of the data connection: small chunks are gathered into
 /// sends of this size; larger ones (the HTTP client hands over up to about
 /// 400 KiB) go to the socket as they are, without a copy.
@@ -459,7 +458,7 @@ impl Target for FtpTarget {
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
         let inner = self.inner.clone();
         let final_path = inner.remote(&path.as_slash_path());
-        let part_path = format!("{final_path}{PART_SUFFIX}");
+        let part_path = inner.remote(&path.partial().as_slash_path());
         let mut conn = inner.connect().await?;
         inner.make_dirs(&mut conn, path.parent_components()).await?;
         let offset = match settled_size(&mut conn, &part_path).await {
@@ -515,7 +514,7 @@ async fn remove(inner: &Inner, conn: &mut Conn, path: &str) -> Result<(), SinkEr
 
 type DataStream = TransferStream<AsyncRustlsStream>;
 
-/// Writes one `.part` file on the server and renames it on commit.
+/// Writes one partial on the server and renames it on commit.
 struct FtpWriter {
     inner: Arc<Inner>,
     /// The control connection; `None` after a failure (reconnect on demand).

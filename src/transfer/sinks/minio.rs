@@ -12,9 +12,12 @@
 //!
 //! No orphaned parts: a failed part, a size mismatch or `abort` aborts the
 //! multipart upload. The upload id is also kept in a small marker object,
-//! `{prefix}/{path}.part`, for as long as the upload runs; when the agent dies
-//! mid-upload, the next `open` of the same path finds the marker, aborts that
-//! upload and starts over. Uploaded parts are never continued after a
+//! `{prefix}/dir/.dbs-part.name` for the set `dir/name` (`RelPath::partial`,
+//! a key no set can take), for as long as the upload runs; when the agent
+//! dies mid-upload, the next `open` of the same path finds the marker, aborts
+//! that upload and starts over. A marker is read with a cap
+//! ([`MAX_MARKER_BYTES`]): a larger object at that key is refused, never
+//! read whole. Uploaded parts are never continued after a
 //! restart: the pipeline must hash the bytes already written, and a store
 //! cannot give back the parts of an unfinished upload (`read_back` is
 //! `None`). Transient errors (connection refused or reset, 5xx, timeouts)
@@ -47,8 +50,8 @@ use crate::config::Secret;
 use crate::transfer::path::RelPath;
 
 const KIND: &str = "minio";
-/// Suffix of the marker object that holds the id of a running upload.
-const MARKER_SUFFIX: &str = ".part";
+/// Largest marker object read; an upload id is a few dozen bytes.
+pub const MAX_MARKER_BYTES: u64 = 64 * 1024;
 /// S3's smallest part (all parts but the last).
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's largest number of parts in one upload.
@@ -318,13 +321,26 @@ impl Inner {
     /// Aborts the upload named by the marker of `key`, if any, and removes
     /// the marker: what an agent that died mid-upload left behind.
     async fn abort_stale(&self, key: &ObjPath, marker: &ObjPath) -> Result<(), SinkError> {
-        let id = match self.store.get(marker).await {
-            Ok(got) => got
-                .bytes()
-                .await
-                .map_err(|e| self.err(marker.as_ref(), e))?,
+        let got = match self.store.get(marker).await {
+            Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(self.err(marker.as_ref(), e)),
+        };
+        let too_big = |size: u64| SinkError::Unusable {
+            target: KIND,
+            location: self.location(marker.as_ref()),
+            reason: format!(
+                "marker object of {size} bytes or more is larger than {MAX_MARKER_BYTES}; \
+                 not an upload marker of this agent: remove it"
+            ),
+        };
+        if got.meta.size > MAX_MARKER_BYTES {
+            return Err(too_big(got.meta.size));
+        }
+        let id = match read_capped(got.into_stream(), MAX_MARKER_BYTES).await {
+            Ok(id) => id,
+            Err(Capped::TooBig(n)) => return Err(too_big(n)),
+            Err(Capped::Store(e)) => return Err(self.err(marker.as_ref(), e)),
         };
         let id: MultipartId = String::from_utf8_lossy(&id).trim().to_owned();
         match self.store.abort_multipart(key, &id).await {
@@ -341,6 +357,33 @@ impl Inner {
             Err(e) => Err(self.err(marker.as_ref(), e)),
         }
     }
+}
+
+/// Why [`read_capped`] stopped.
+#[derive(Debug)]
+enum Capped {
+    /// More than the cap arrived (at least this many bytes).
+    TooBig(u64),
+    Store(object_store::Error),
+}
+
+/// Collects a body of at most `cap` bytes; stops reading as soon as more
+/// arrives.
+async fn read_capped(
+    mut body: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    cap: u64,
+) -> Result<Vec<u8>, Capped> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(Capped::Store)?;
+        let total = (out.len() + chunk.len()) as u64;
+        if total > cap {
+            return Err(Capped::TooBig(total));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 /// Maps an object_store error: 401/403 (bad key, bad signature, no
@@ -434,7 +477,7 @@ impl Target for MinioTarget {
         let inner = self.inner.clone();
         let key_str = self.key(path);
         let key = ObjPath::from(key_str.as_str());
-        let marker = ObjPath::from(format!("{key_str}{MARKER_SUFFIX}"));
+        let marker = ObjPath::from(self.key(&path.partial()));
         if expected_size.div_ceil(inner.part_size as u64) > MAX_PARTS {
             return Err(SinkError::Unusable {
                 target: KIND,
@@ -756,6 +799,33 @@ async fn part_md5(data: Bytes) -> Result<[u8; 16], SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_marker_body_is_read_only_up_to_the_cap() {
+        use futures::StreamExt;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // An endless body: reading it whole would never end.
+        let pulled = Arc::new(AtomicU64::new(0));
+        let counter = pulled.clone();
+        let endless = futures::stream::repeat_with(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok(Bytes::from(vec![b'x'; 16 * 1024]))
+        })
+        .boxed();
+        match read_capped(endless, MAX_MARKER_BYTES).await {
+            Err(Capped::TooBig(n)) => assert!(n > MAX_MARKER_BYTES),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            pulled.load(Ordering::Relaxed),
+            MAX_MARKER_BYTES / (16 * 1024) + 1
+        );
+        let small = futures::stream::iter([Ok(Bytes::from_static(b"upload-id\n"))]).boxed();
+        assert_eq!(
+            read_capped(small, MAX_MARKER_BYTES).await.unwrap(),
+            b"upload-id\n"
+        );
+    }
 
     fn config() -> MinioConfig {
         MinioConfig::new("http://127.0.0.1:9000", "b", "AK", Secret::new("SK"))

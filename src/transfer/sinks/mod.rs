@@ -11,7 +11,7 @@
 //! ## Contract
 //!
 //! - `open(path, expected_size)` finds any partial left by an earlier attempt
-//!   at `path` and resumes it: [`SinkWriter::offset`] says how many bytes are
+//!   at `path` (named by `RelPath::partial`) and resumes it: [`SinkWriter::offset`] says how many bytes are
 //!   already there. A partial longer than `expected_size` is discarded
 //!   (offset 0). Opening never touches a committed object at the final name.
 //! - On resume the pipeline needs the SHA-256 of the whole set, so it asks
@@ -33,6 +33,7 @@
 //!   cancelled or retryable failure); `false` removes it (a checksum mismatch,
 //!   a permanent failure). Nothing ever appears at the final name.
 
+mod beneath;
 mod file_writer;
 pub mod local;
 mod md5;
@@ -119,6 +120,15 @@ pub enum SinkError {
         location: String,
         reason: String,
     },
+    /// Something under the root is not what the sink writes (a symbolic
+    /// link, a partial that is not a regular file): writing through it could
+    /// reach outside the root, so it is refused and nothing is written.
+    #[error("{target}: {location}: {reason}")]
+    UnsafePath {
+        target: &'static str,
+        location: String,
+        reason: String,
+    },
     /// A NAS root that is not a mount point: writing there would fill the
     /// host's own disk.
     #[error("nas: root {root} is not a mount point (is the share mounted?)")]
@@ -186,6 +196,7 @@ impl SinkError {
     pub fn code(&self) -> &'static str {
         match self {
             SinkError::Unusable { .. } => "Target.Unavailable",
+            SinkError::UnsafePath { .. } => "Target.UnsafePath",
             SinkError::NotMounted { .. } => "Target.NotMounted",
             SinkError::NoSpace { .. } => "Target.NoSpace",
             SinkError::Denied { .. } => "Target.AccessDenied",
