@@ -128,9 +128,23 @@ pub fn set_name(value: &str) -> Result<&str, NameError> {
     Ok(value)
 }
 
-/// A `BackupSetDownloadDir`: one or more safe components joined by `/`.
+/// Longest `BackupSetDownloadDir`: with a plan id (64), the kind (9), a set
+/// name (245) and the separators, a set's path stays within the agent's
+/// [`MAX_PATH_BYTES`], so a rule the catalog takes never makes paths the
+/// agent refuses.
+pub const MAX_DOWNLOAD_DIR_BYTES: usize = 512;
+
+/// A `BackupSetDownloadDir`: one or more safe components joined by `/`, at
+/// most [`MAX_DOWNLOAD_DIR_BYTES`].
 pub fn download_dir(value: &str) -> Result<&str, NameError> {
-    RelPath::parse("BackupSetDownloadDir", value).map_err(NameError::from)?;
+    const FIELD: &str = "BackupSetDownloadDir";
+    RelPath::parse(FIELD, value).map_err(NameError::from)?;
+    if value.len() > MAX_DOWNLOAD_DIR_BYTES {
+        return Err(NameError::TooLong {
+            field: FIELD,
+            max: MAX_DOWNLOAD_DIR_BYTES,
+        });
+    }
     Ok(value)
 }
 
@@ -249,6 +263,17 @@ mod tests {
         assert!(set_name(&"n".repeat(245)).is_ok());
         assert!(download_dir(&format!("{}/x", "d".repeat(250))).is_err());
         assert!(download_dir(&["d"; 513].join("/")).is_err());
+        // A dir within the agent's path limit but long enough that a long
+        // plan id and set name would pass it is refused.
+        let long_dir = vec!["d".repeat(200); 3].join("/");
+        assert_eq!(
+            download_dir(&long_dir).unwrap_err(),
+            NameError::TooLong {
+                field: "BackupSetDownloadDir",
+                max: MAX_DOWNLOAD_DIR_BYTES
+            }
+        );
+        assert!(download_dir(&vec!["d".repeat(200); 2].join("/")).is_ok());
     }
 
     #[test]
