@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::Utc;
-use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -17,47 +16,7 @@ use support::control::ControlProcess;
 
 /// A v1-signed call with the user key; answers (HTTP status, JSON body).
 async fn call(control: &ControlProcess, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-    let key = (control.key_id.clone(), control.key_secret.clone());
-    call_as(control, &key, action, params).await
-}
-
-/// A v1-signed call with `key` (id, secret).
-async fn call_as(
-    control: &ControlProcess,
-    key: &(String, String),
-    action: &str,
-    params: &[(&str, &str)],
-) -> (u16, Value) {
-    let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
-    let nonce = uuid::Uuid::new_v4().to_string();
-    let mut form: Vec<(String, String)> = [
-        ("Action", action),
-        ("Version", API_VERSION),
-        ("Format", "JSON"),
-        ("AccessKeyId", &key.0),
-        ("SignatureMethod", "HMAC-SHA1"),
-        ("SignatureVersion", "1.0"),
-        ("SignatureNonce", &nonce),
-        ("Timestamp", &timestamp),
-    ]
-    .iter()
-    .chain(params.iter())
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = sign::sign_v1(
-        "POST",
-        form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &key.1,
-    );
-    form.push(("Signature".into(), signature));
-    let response = reqwest::Client::new()
-        .post(&control.endpoint)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    control.call_as(&control.user_key(), action, params).await
 }
 
 /// `dbs-control backup-set add`; the printed JSON.
@@ -133,13 +92,13 @@ async fn register_gateway(
     identifier: &str,
 ) -> (String, (String, String)) {
     let key = control.gateway_key();
-    let (status, body) = call_as(
-        control,
-        &key,
-        "GatewayHeartbeat",
-        &[("Identifier", identifier), ("Region", "cn-hangzhou")],
-    )
-    .await;
+    let (status, body) = control
+        .call_as(
+            &key,
+            "GatewayHeartbeat",
+            &[("Identifier", identifier), ("Region", "cn-hangzhou")],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     (body["BackupGatewayId"].as_str().unwrap().to_string(), key)
 }
@@ -645,13 +604,13 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     );
 
     // The gateway leases it: a URL on this server, the size and checksum.
-    let (_, polled) = call_as(
-        &control,
-        &gateway_key,
-        "GatewayPollTasks",
-        &[("BackupGatewayId", &gateway), ("WaitSeconds", "5")],
-    )
-    .await;
+    let (_, polled) = control
+        .call_as(
+            &gateway_key,
+            "GatewayPollTasks",
+            &[("BackupGatewayId", &gateway), ("WaitSeconds", "5")],
+        )
+        .await;
     let task = &polled["Tasks"][0];
     let spec = &task["Spec"];
     assert_eq!(spec["Kind"], "DownloadBackupSet", "{polled}");
@@ -683,7 +642,9 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
                 ("Status", status),
             ];
             params.extend(extra);
-            let (code, body) = call_as(control, &gateway_key, "GatewayReportTask", &params).await;
+            let (code, body) = control
+                .call_as(&gateway_key, "GatewayReportTask", &params)
+                .await;
             assert_eq!(code, 200, "{body}");
         }
     };

@@ -14,47 +14,17 @@ use support::control::ControlProcess;
 
 type Key = (String, String);
 
-/// A v1-signed call with `key`; answers (HTTP status, JSON body).
 async fn call(
     control: &ControlProcess,
     key: &Key,
     action: &str,
     params: &[(&str, &str)],
 ) -> (u16, Value) {
-    let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
-    let nonce = uuid::Uuid::new_v4().to_string();
-    let mut form: Vec<(String, String)> = [
-        ("Action", action),
-        ("Version", API_VERSION),
-        ("Format", "JSON"),
-        ("AccessKeyId", &key.0),
-        ("SignatureMethod", "HMAC-SHA1"),
-        ("SignatureVersion", "1.0"),
-        ("SignatureNonce", &nonce),
-        ("Timestamp", &timestamp),
-    ]
-    .iter()
-    .chain(params.iter())
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = sign::sign_v1(
-        "POST",
-        form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &key.1,
-    );
-    form.push(("Signature".into(), signature));
-    let response = reqwest::Client::new()
-        .post(&control.endpoint)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    control.call_as(key, action, params).await
 }
 
 fn user_key(control: &ControlProcess) -> Key {
-    (control.key_id.clone(), control.key_secret.clone())
+    control.user_key()
 }
 
 fn admin(control: &ControlProcess, args: &[&str]) -> std::process::Output {

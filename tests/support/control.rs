@@ -90,6 +90,52 @@ impl ControlProcess {
     pub fn gateway_key(&self) -> (String, String) {
         create_access_key(&self.data_dir, &["--role", "gateway"])
     }
+
+    /// The user AccessKey made at start: (id, secret).
+    pub fn user_key(&self) -> (String, String) {
+        (self.key_id.clone(), self.key_secret.clone())
+    }
+
+    /// A v1-signed call made with `key` (id, secret); answers (HTTP status,
+    /// JSON body).
+    pub async fn call_as(
+        &self,
+        key: &(String, String),
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
+        let timestamp = chrono::Utc::now().format(TIMESTAMP_FORMAT).to_string();
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let mut form: Vec<(String, String)> = [
+            ("Action", action),
+            ("Version", API_VERSION),
+            ("Format", "JSON"),
+            ("AccessKeyId", &key.0),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", &nonce),
+            ("Timestamp", &timestamp),
+        ]
+        .iter()
+        .chain(params.iter())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let signature = sign::sign_v1(
+            "POST",
+            form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &key.1,
+        );
+        form.push(("Signature".into(), signature));
+        let response = reqwest::Client::new()
+            .post(&self.endpoint)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
 }
 
 impl Drop for ControlProcess {
