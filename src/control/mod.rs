@@ -8,12 +8,16 @@ pub mod actions;
 pub mod auth;
 pub mod call;
 pub mod catalog;
+pub mod files;
 pub mod gateways;
+pub mod limits;
+pub mod listener;
 pub mod notify;
 pub mod server;
 pub mod set_url;
 pub mod store;
 pub mod tasks;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -32,6 +36,8 @@ pub struct Settings {
     pub regions: Vec<String>,
     /// Base URL of signed set URLs (`--public-url`, else the listen address).
     pub public_url: Option<String>,
+    /// Connection, timeout and body bounds of the HTTP server.
+    pub limits: limits::Limits,
 }
 
 impl Default for Settings {
@@ -43,6 +49,7 @@ impl Default for Settings {
             poll_wait: Duration::from_secs(crate::api::gateway::MAX_POLL_WAIT_SECS),
             regions: DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect(),
             public_url: None,
+            limits: limits::Limits::default(),
         }
     }
 }
