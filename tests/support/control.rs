@@ -94,6 +94,13 @@ impl ControlProcess {
     }
 }
 
+impl ControlProcess {
+    /// The process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for ControlProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
