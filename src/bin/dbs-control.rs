@@ -54,18 +54,18 @@ enum Command {
         /// Base URL of signed backup-set URLs, as gateways reach this server
         /// (default: http:// or https:// and the listen address; required
         /// when listening on 0.0.0.0 or [::]).
-        #[arg(long)]
+        #[arg(long, env = "DBS_CONTROL_PUBLIC_URL")]
         public_url: Option<String>,
         /// Serve HTTPS with this PEM certificate chain (leaf first); reloaded
         /// with the key on SIGHUP.
-        #[arg(long, requires = "tls_key")]
+        #[arg(long, env = "DBS_CONTROL_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// The PEM private key of --tls-cert.
-        #[arg(long, requires = "tls_cert")]
+        #[arg(long, env = "DBS_CONTROL_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
         /// Connections served at once; further ones wait in the listen queue
         /// until one ends. Each takes up to two open files.
-        #[arg(long, default_value_t = limits::DEFAULT_MAX_CONNECTIONS)]
+        #[arg(long, env = "DBS_CONTROL_MAX_CONNECTIONS", default_value_t = limits::DEFAULT_MAX_CONNECTIONS)]
         max_connections: usize,
         /// Seconds a request head may take to arrive (also a new
         /// connection's first request, and a TLS handshake).
