@@ -60,13 +60,13 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     /// Declared or sent bytes exceed the limit.
-    #[error("the request body exceeds {0} bytes")]
+    #[error("The request body exceeds {0} bytes.")]
     TooLarge(usize),
     /// The body did not arrive within the body timeout.
-    #[error("the request body did not arrive within {0:?}")]
+    #[error("The request body did not arrive within {} seconds.", .0.as_secs())]
     Timeout(Duration),
     /// The connection failed while the body was read.
-    #[error("the request body could not be read: {0}")]
+    #[error("The request body could not be read: {0}")]
     Broken(String),
 }
 

@@ -151,11 +151,10 @@ impl Connection {
             io,
             state: state.clone(),
         });
-        let conn = hyper::server::conn::http1::Builder::new()
+        let mut conn = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
             .max_buf_size(MAX_HEAD_BYTES)
             .serve_connection(io, service);
-        tokio::pin!(conn);
         let tick = self
             .limits
             .header_timeout
@@ -166,15 +165,18 @@ impl Connection {
         let mut draining = false;
         loop {
             tokio::select! {
-                done = conn.as_mut() => {
-                    if let Err(error) = done {
-                        tracing::debug!(remote = %self.remote, %error, "connection ended");
+                done = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
+                    match done {
+                        Ok(()) => linger(conn.into_parts().io.into_inner()).await,
+                        Err(error) => {
+                            tracing::debug!(remote = %self.remote, %error, "connection ended")
+                        }
                     }
                     return;
                 }
                 _ = self.shutdown.cancelled(), if !draining => {
                     draining = true;
-                    conn.as_mut().graceful_shutdown();
+                    Pin::new(&mut conn).graceful_shutdown();
                 }
                 _ = watchdog.tick() => {
                     if let Some(why) = state.expired(&self.limits) {
@@ -186,6 +188,35 @@ impl Connection {
         }
     }
 }
+
+/// Closes a connection HTTP is done with the way servers must when a
+/// request body may be left unread (after a 413 or 408): the write side
+/// first, then what the client still sends is read and dropped, for
+/// [`LINGER_TIME`] or [`LINGER_BYTES`] at most. Closing with unread bytes
+/// would send a reset, which can destroy the answer before the client reads
+/// it.
+async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if io.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut sink = [0u8; 8192];
+        let mut left = LINGER_BYTES;
+        while let Ok(n @ 1..) = io.read(&mut sink).await {
+            left = left.saturating_sub(n);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// Longest lingering close.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// Most bytes read and dropped in a lingering close.
+const LINGER_BYTES: usize = 1024 * 1024;
 
 /// What the watchdog knows of a connection, in milliseconds since its start
 /// (0 in a `_since` field: not the case).

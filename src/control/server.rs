@@ -19,7 +19,7 @@ use crate::api::{ApiError, API_VERSION};
 use super::auth::{self, RawCall};
 use super::call::Call;
 use super::limits::{self, refusal_log};
-use super::{actions, listener, store, ControlPlane};
+use super::{actions, store, ControlPlane};
 
 /// The router of the control plane. RPC bodies are read under the limits of
 /// `plane.settings.limits` before the handler runs.
@@ -35,7 +35,7 @@ pub fn router(plane: ControlPlane) -> Router {
 }
 
 /// Serves (over TLS when `tls` is given) until `shutdown` is cancelled,
-/// then drains open requests; see [`listener`] for the bounds.
+/// then drains open requests; see [`super::listener`] for the bounds.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -44,7 +44,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tokio::spawn(prune_nonces(plane.clone(), shutdown.clone()));
     let limits = Arc::new(plane.settings.limits.clone());
-    listener::run(listener, tls, router(plane), limits, shutdown).await
+    super::listener::run(listener, tls, router(plane), limits, shutdown).await
 }
 
 /// Forgets nonces older than the timestamp window, once a minute.
