@@ -360,3 +360,61 @@ async fn concurrent_signed_calls_are_all_answered_each_in_its_own_span() {
     assert!(log.contains("request refused"), "{log}");
     assert_eq!(answered, CONNECTIONS * CALLS_EACH, "answers dropped");
 }
+
+#[test]
+fn a_client_that_reads_none_of_an_answer_is_cut_off() {
+    const SET_BYTES: usize = 64 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("full.xb");
+    std::fs::write(&file, vec![7u8; SET_BYTES]).unwrap();
+    let dbs_control = env!("CARGO_BIN_EXE_dbs-control");
+    let out = std::process::Command::new(dbs_control)
+        .args([
+            "backup-set",
+            "add",
+            "--plan",
+            "p1",
+            "--kind",
+            "full",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let control = ControlProcess::start(&data, &["--idle-timeout-secs", "1"]);
+    let out = std::process::Command::new(dbs_control)
+        .args(["backup-set", "url", "--data-dir"])
+        .arg(&data)
+        .args(["--set", set["BackupSetId"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    let url = String::from_utf8(out.stdout).unwrap();
+    let path = url.trim().trim_start_matches(&control.endpoint);
+
+    let mut stream = connect(&control);
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .unwrap();
+    // Read nothing while the server fills the socket buffers and waits.
+    std::thread::sleep(Duration::from_secs(8));
+    let mut received = 0usize;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert!(
+        received < SET_BYTES,
+        "the whole set was sent to a client that read nothing for 8 s"
+    );
+}
