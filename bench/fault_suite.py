@@ -200,12 +200,13 @@ def restart_agent(case):
 def agent_kill(run):
     local = WORK / "agent-kill-local"
     local.mkdir(parents=True)
-    case = Case("agent-kill", f"[targets.local]\nroot = \"{local}\"\n{remote_targets(run)}")
+    case = Case("agent-kill", f"[targets.local]\nroot = \"{local}\"\n{remote_targets(run)}",
+                bandwidth="4MiB")
     ftp = Path(env("DBS_TEST_FTP_ROOT")) / f"fault-{run}"
     s3 = Path(env("DBS_TEST_S3_ROOT")) / env("DBS_TEST_S3_BUCKET") / f"fault-{run}"
-    case.queue("local", local, 16 << 20, 7)
-    case.queue("ftp", ftp, 16 << 20, 7)
-    case.queue("minio", s3, 16 << 20, 6)
+    case.queue("local", local, 24 << 20, 7)
+    case.queue("ftp", ftp, 24 << 20, 7)
+    case.queue("minio", s3, 24 << 20, 6)
     kills = 0
     deadline = time.monotonic() + 600
     while not case.all_ended() and time.monotonic() < deadline and kills < 40:
@@ -270,10 +271,11 @@ def crash_loop():
     so every kill costs an attempt: 8 kills is more than a task's 5."""
     local = WORK / "crash-loop-local"
     local.mkdir(parents=True)
-    case = Case("crash-loop", f"[targets.local]\nroot = \"{local}\"\n", bandwidth="4MiB")
-    case.queue("local", local, 64 << 20, 1)
+    case = Case("crash-loop", f"[targets.local]\nroot = \"{local}\"\n", bandwidth="2MiB")
+    case.queue("local", local, 48 << 20, 1)
     time.sleep(2)
-    for _ in range(8):
+    restart_agent(case)
+    for _ in range(7):
         time.sleep(int(LEASE) + 2.5)
         restart_agent(case)
     case.wait(300)

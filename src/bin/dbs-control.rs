@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use dbs_gateway::config::LogFormat;
-use dbs_gateway::control::{notify::Notifier, server, store, ControlPlane, Settings};
+use dbs_gateway::control::limits::{self, Limits};
+use dbs_gateway::control::tls::{self, ReloadableCert};
+use dbs_gateway::control::{files, notify::Notifier, server, store, ControlPlane, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -50,9 +52,37 @@ enum Command {
         #[arg(long)]
         log_json: bool,
         /// Base URL of signed backup-set URLs, as gateways reach this server
-        /// (default: http:// and the listen address).
-        #[arg(long)]
+        /// (default: http:// or https:// and the listen address; required
+        /// when listening on 0.0.0.0 or [::]).
+        #[arg(long, env = "DBS_CONTROL_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); reloaded
+        /// with the key on SIGHUP.
+        #[arg(long, env = "DBS_CONTROL_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "DBS_CONTROL_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Connections served at once; further ones wait in the listen queue
+        /// until one ends. Each takes up to two open files.
+        #[arg(long, env = "DBS_CONTROL_MAX_CONNECTIONS", default_value_t = limits::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// Seconds a request head may take to arrive (also a new
+        /// connection's first request, and a TLS handshake).
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Seconds an RPC body may take to arrive; a slower one is answered
+        /// 408 and its connection closed.
+        #[arg(long, default_value_t = 10)]
+        body_timeout_secs: u64,
+        /// Seconds a keep-alive connection may stay idle between requests,
+        /// or a client may leave an answer unread.
+        #[arg(long, default_value_t = 75)]
+        idle_timeout_secs: u64,
+        /// Largest RPC body in bytes; a larger one is answered 413 before it
+        /// is read.
+        #[arg(long, default_value_t = limits::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
     },
     /// Register backup sets.
     BackupSet {
@@ -217,6 +247,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             log_level,
             log_json,
             public_url,
+            tls_cert,
+            tls_key,
+            max_connections,
+            header_timeout_secs,
+            body_timeout_secs,
+            idle_timeout_secs,
+            max_body_bytes,
         } => {
             let format = if log_json {
                 LogFormat::Json
@@ -232,6 +269,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "--public-url {url:?} must be an http(s) URL without a query"
                 );
             }
+            anyhow::ensure!(
+                public_url.is_some() || !listen.ip().is_unspecified(),
+                "--listen {listen} is an unspecified address, from which no URL \
+                 that gateways can reach follows; give --public-url \
+                 (e.g. https://control.example.com:{}) or listen on one address",
+                listen.port()
+            );
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(Arc::new(ReloadableCert::load(cert, key)?)),
+                _ => None,
+            };
             let settings = Settings {
                 heartbeat_interval: Duration::from_secs(heartbeat_interval.max(1)),
                 offline_after: Duration::from_secs(
@@ -239,9 +287,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 task_lease: Duration::from_secs(task_lease.max(1)),
                 public_url,
+                limits: Limits {
+                    max_connections: max_connections.max(1),
+                    header_timeout: Duration::from_secs(header_timeout_secs.max(1)),
+                    body_timeout: Duration::from_secs(body_timeout_secs.max(1)),
+                    idle_timeout: Duration::from_secs(idle_timeout_secs.max(1)),
+                    max_body_bytes,
+                },
                 ..Settings::default()
             };
-            tokio::runtime::Runtime::new()?.block_on(serve(listen, data_dir, settings))
+            tokio::runtime::Runtime::new()?.block_on(serve(listen, data_dir, settings, tls))
         }
         Command::AccessKey { command } => access_key(command),
         Command::BackupSet {
@@ -429,14 +484,24 @@ async fn serve(
     listen: SocketAddr,
     data_dir: PathBuf,
     mut settings: Settings,
+    tls: Option<Arc<ReloadableCert>>,
 ) -> anyhow::Result<()> {
+    raise_open_file_limit(settings.limits.max_connections);
+    let acceptor = match &tls {
+        Some(cert) => Some(cert.acceptor().context("configuring TLS")?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let store = open_store(&data_dir)?;
+    let sets = data_dir.join(dbs_gateway::control::catalog::sets::SETS_DIR);
+    files::tighten_entries(&sets)
+        .with_context(|| format!("tightening the modes in {}", sets.display()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = settings
         .public_url
-        .get_or_insert(format!("http://{}", listener.local_addr()?))
+        .get_or_insert(format!("{scheme}://{}", listener.local_addr()?))
         .clone();
     store.call_now(|c| dbs_gateway::control::set_url::record_public_url(c, &public_url))?;
     let shutdown = CancellationToken::new();
@@ -447,8 +512,40 @@ async fn serve(
         shutdown: shutdown.clone(),
     };
     tokio::spawn(dbs_gateway::shutdown::cancel_on_signal(shutdown.clone()));
-    tracing::info!(listen = %listener.local_addr()?, data_dir = %data_dir.display(), "dbs-control serving");
-    server::serve(listener, plane, shutdown).await?;
+    tokio::spawn(tls::reload_on_sighup(tls, shutdown.clone()));
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        scheme,
+        public_url,
+        max_connections = plane.settings.limits.max_connections,
+        data_dir = %data_dir.display(),
+        "dbs-control serving"
+    );
+    server::serve(listener, acceptor, plane, shutdown).await?;
     tracing::info!("dbs-control stopped");
     Ok(())
+}
+
+/// Raises the soft open-file limit towards the hard one so that
+/// `max_connections` connections (a socket and, for a set download, a file
+/// each) fit, and warns when they cannot.
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let needed = 2 * max_connections as u64 + 64;
+    let mut limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= needed {
+        return;
+    }
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    limit.current = Some(needed.min(hard));
+    if setrlimit(Resource::Nofile, limit).is_ok() && needed <= hard {
+        return;
+    }
+    tracing::warn!(
+        open_files = getrlimit(Resource::Nofile).current.unwrap_or(soft),
+        needed,
+        max_connections,
+        "the open-file limit is below what --max-connections needs; raise LimitNOFILE= or lower --max-connections"
+    );
 }

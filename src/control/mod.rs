@@ -8,13 +8,17 @@ pub mod actions;
 pub mod auth;
 pub mod call;
 pub mod catalog;
+pub mod files;
 pub mod gateways;
 pub mod keys;
+pub mod limits;
+pub mod listener;
 pub mod notify;
 pub mod server;
 pub mod set_url;
 pub mod store;
 pub mod tasks;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -33,6 +37,8 @@ pub struct Settings {
     pub regions: Vec<String>,
     /// Base URL of signed set URLs (`--public-url`, else the listen address).
     pub public_url: Option<String>,
+    /// Connection, timeout and body bounds of the HTTP server.
+    pub limits: limits::Limits,
 }
 
 impl Default for Settings {
@@ -44,6 +50,7 @@ impl Default for Settings {
             poll_wait: Duration::from_secs(crate::api::gateway::MAX_POLL_WAIT_SECS),
             regions: DEFAULT_REGIONS.iter().map(|r| r.to_string()).collect(),
             public_url: None,
+            limits: limits::Limits::default(),
         }
     }
 }

@@ -1,44 +1,50 @@
 //! The HTTP side: one RPC endpoint at `/` (POST or GET), parsed, authenticated
 //! and dispatched to [`super::actions`]; JSON answers with a `RequestId`.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::api::{ApiError, API_VERSION};
 
 use super::auth::{self, RawCall};
 use super::call::Call;
+use super::limits::{self, refusal_log};
 use super::{actions, store, ControlPlane};
 
-/// The router of the control plane.
+/// The router of the control plane. RPC bodies are read under the limits of
+/// `plane.settings.limits` before the handler runs.
 pub fn router(plane: ControlPlane) -> Router {
+    let limits = Arc::new(plane.settings.limits.clone());
     Router::new()
-        .route("/", any(rpc))
+        .route(
+            "/",
+            any(rpc).layer(middleware::from_fn_with_state(limits, limits::limit_body)),
+        )
         .route(super::set_url::ROUTE, get(super::set_url::serve_set))
         .with_state(plane)
 }
 
-/// Serves until `shutdown` is cancelled, then drains open requests.
+/// Serves (over TLS when `tls` is given) until `shutdown` is cancelled,
+/// then drains open requests; see [`super::listener`] for the bounds.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     plane: ControlPlane,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tokio::spawn(prune_nonces(plane.clone(), shutdown.clone()));
-    axum::serve(
-        listener,
-        router(plane).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let limits = Arc::new(plane.settings.limits.clone());
+    super::listener::run(listener, tls, router(plane), limits, shutdown).await
 }
 
 /// Forgets nonces whose timestamps are refused anyway, once a minute.
@@ -104,7 +110,6 @@ async fn rpc(
     let version = param("Version").or_else(|| from_header("x-acs-version"));
 
     let span = tracing::info_span!("rpc", request_id = %request_id, action = action.as_deref().unwrap_or("-"));
-    let _enter = span.enter();
     let outcome = async {
         let action = action.ok_or_else(|| ApiError::missing("Action"))?;
         match version.as_deref() {
@@ -127,8 +132,8 @@ async fn rpc(
         };
         actions::dispatch(&plane, &call).await
     }
+    .instrument(span.clone())
     .await;
-    drop(_enter);
     match outcome {
         Ok(mut body) => {
             if let Some(map) = body.as_object_mut() {
@@ -142,7 +147,9 @@ async fn rpc(
             if error.status >= 500 {
                 tracing::error!(parent: &span, code = %error.code, "request failed");
             } else {
-                tracing::info!(parent: &span, code = %error.code, "request refused");
+                refusal_log(|suppressed| {
+                    tracing::info!(parent: &span, code = %error.code, suppressed, "request refused");
+                });
             }
             let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
             (status, Json(error.body(&request_id))).into_response()

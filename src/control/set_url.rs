@@ -276,7 +276,9 @@ pub async fn serve_set(
         now_s,
     );
     if let Err(e) = checked {
-        tracing::info!(code = e.code(), "set URL refused");
+        super::limits::refusal_log(|suppressed| {
+            tracing::info!(code = e.code(), suppressed, "set URL refused");
+        });
         return refusal(StatusCode::FORBIDDEN, e.code(), e.to_string());
     }
     let (Some(set), Some(data_dir)) = (set, data_dir) else {

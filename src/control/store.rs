@@ -60,11 +60,21 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
-/// Opens (and creates, the first time) the database of a data dir.
+/// Opens (and creates, the first time) the database of a data dir. The data
+/// dir is made (or tightened to) 0700, the database and its `-wal`, `-shm`
+/// and `-journal` files 0600, whatever the umask; SQLite gives the files it
+/// creates later the database file's mode.
 pub fn open(data_dir: &Path) -> rusqlite::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let conn = Connection::open(db_path(data_dir))?;
+    let io_error = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    super::files::private_dir(data_dir).map_err(io_error)?;
+    let path = db_path(data_dir);
+    super::files::touch_private(&path).map_err(io_error)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.clone().into_os_string();
+        side.push(suffix);
+        super::files::tighten(Path::new(&side), super::files::FILE_MODE).map_err(io_error)?;
+    }
+    let conn = Connection::open(&path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;

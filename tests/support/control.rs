@@ -52,6 +52,17 @@ pub fn create_access_key(data_dir: &Path, args: &[&str]) -> (String, String) {
 impl ControlProcess {
     /// Starts dbs-control on `data_dir` with extra `serve` arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_stderr(data_dir, extra, Stdio::inherit())
+    }
+
+    /// Starts dbs-control like [`ControlProcess::start`], its stderr written
+    /// to the file `log` (for tests that read the log).
+    pub fn start_logged(data_dir: &Path, extra: &[&str], log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        Self::start_with_stderr(data_dir, extra, Stdio::from(log))
+    }
+
+    fn start_with_stderr(data_dir: &Path, extra: &[&str], stderr: Stdio) -> Self {
         let (key_id, key_secret) = create_access_key(data_dir, &[]);
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
@@ -64,7 +75,7 @@ impl ControlProcess {
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let started = Instant::now();
@@ -135,6 +146,11 @@ impl ControlProcess {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
+    }
+
+    /// The process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -271,7 +271,7 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
             "not a regular file",
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| AddError::Copy {
+    crate::control::files::private_dir(dir).map_err(|e| AddError::Copy {
         path: dir.to_path_buf(),
         source: e,
     })?;
@@ -282,7 +282,7 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
             path: part.clone(),
             source: e,
         };
-        let mut output = File::create(&part).map_err(copy_err)?;
+        let mut output = crate::control::files::create_private(&part).map_err(copy_err)?;
         let mut hasher = Sha256::new();
         let mut crc = crc64fast::Digest::new();
         let mut buffer = vec![0u8; COPY_BUFFER];
