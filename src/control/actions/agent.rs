@@ -49,10 +49,22 @@ pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiEr
         facts,
         stopping: state == AgentState::Stopping,
     };
+    // The tasks the agent runs or holds for a slot: their leases are renewed.
+    let running: Vec<i64> = match call.get("RunningTasks") {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| ApiError::invalid("RunningTasks", e))?
+        }
+        None => Vec::new(),
+    };
+    let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let now = store::now_ms();
     let gateway = plane
         .store
-        .call(move |c| gateways::record_heartbeat(c, &hb, now))
+        .call(move |c| {
+            let gateway = gateways::record_heartbeat(c, &hb, now)?;
+            tasks::renew(c, gateway.id, &running, lease_ms, now)?;
+            Ok(gateway)
+        })
         .await
         .map_err(super::internal)?;
     let settings = &plane.settings;
