@@ -63,10 +63,15 @@ fn task(server: &RangeServer, data: &[u8], location: &str) -> DownloadTask {
     }
 }
 
-async fn run(d: &Downloader, t: &DownloadTask) -> Result<(), dbs_gateway::transfer::TransferError> {
+/// Runs `t` with the origin of `control` as the control plane's.
+async fn run(
+    d: &Downloader,
+    t: &DownloadTask,
+    control: &str,
+) -> Result<(), dbs_gateway::transfer::TransferError> {
     d.run(
         t,
-        "127.0.0.1",
+        control,
         Box::new(|_: &Progress| {}),
         &CancellationToken::new(),
     )
@@ -97,7 +102,7 @@ async fn a_full_disk_is_refused_before_writing() {
     let data = random_bytes(2 * MIB);
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "local");
-    let err = run(&downloader(Some(disk.path()), None), &t)
+    let err = run(&downloader(Some(disk.path()), None), &t, &t.url)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "Target.NoSpace");
@@ -139,7 +144,7 @@ async fn an_unmounted_nas_root_is_refused() {
     let data = random_bytes(1000);
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "nas");
-    let err = run(&downloader(None, Some(plain_dir.path())), &t)
+    let err = run(&downloader(None, Some(plain_dir.path())), &t, &t.url)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "Target.NotMounted");
@@ -165,7 +170,7 @@ async fn a_mounted_nas_root_receives_the_set() {
     let data = random_bytes(3 * MIB);
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "nas");
-    run(&downloader(None, Some(share.path())), &t)
+    run(&downloader(None, Some(share.path())), &t, &t.url)
         .await
         .unwrap();
     let written = std::fs::read(share.path().join("dl/plan1/increment/mysql-bin.000054")).unwrap();
@@ -224,7 +229,7 @@ async fn hostile_dir_and_name_values_are_refused() {
     for (spoil, code) in cases {
         let mut t = task(&server, &data, "local");
         spoil(&mut t);
-        let err = run(&d, &t).await.unwrap_err();
+        let err = run(&d, &t, &server.url("")).await.unwrap_err();
         assert_eq!(err.code(), code, "{t:?}");
     }
     assert_eq!(server.bytes_sent(), 0);

@@ -494,16 +494,10 @@ async fn run_task(shared: &Arc<Shared>, task: LeasedTask, cancel: &CancellationT
     info!("task started");
     let (progress, progress_rx) = watch::channel(None);
     let reporter = tokio::spawn(report_progress(shared.clone(), task_id, progress_rx));
-    let control_host = shared
-        .client
-        .endpoint()
-        .host_str()
-        .unwrap_or_default()
-        .to_string();
     let ctx = TaskContext {
         config: &shared.config,
         downloader: &shared.downloader,
-        control_host: &control_host,
+        control_url: shared.client.endpoint().as_str(),
         progress,
     };
     let outcome = tasks::execute(&task.spec, &ctx, cancel).await;
