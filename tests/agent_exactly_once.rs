@@ -1,7 +1,8 @@
 //! Each download task runs once, with real dbs-control and dbs-gateway
 //! processes and a short task lease: a queue longer than the agent's slots,
 //! the control plane SIGKILLed and away for longer than a lease, and an
-//! agent SIGKILLed more often than the attempt limit while making progress.
+//! agent SIGKILLed more often than the attempt limit while making progress;
+//! and a download given up leaves its partial for the set queued again.
 //! A GET of a set's bytes from offset 0 (one `serving set bytes` log line of
 //! dbs-control with `start` 0) is one download started from scratch.
 
@@ -163,4 +164,73 @@ fn an_agent_killed_more_often_than_the_attempt_limit_finishes_when_each_run_prog
     }
     let ended = control.wait_ended(PLAN, 1, Duration::from_secs(120));
     assert_each_once(&control, &root, &[(set, data)], &ended);
+}
+
+#[test]
+fn a_download_given_up_leaves_its_partial_for_the_set_queued_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("target");
+    std::fs::create_dir_all(&root).unwrap();
+    let control = Control::start(
+        dir.path(),
+        &["--heartbeat-interval", "1", "--task-lease", "2"],
+    );
+    let mut gateway = Gateway::start(
+        &dir.path().join("gw"),
+        &control,
+        &transfer(&root, "1MiB", 200),
+    );
+    let gateway_id = control.wait_online("dbhost");
+    control.auto_download(PLAN, &gateway_id);
+    let data = content(8 << 20, 5);
+    let first = control.add_set(dir.path(), PLAN, "again.xb", &data);
+    wait_for("2 MiB reported done", Duration::from_secs(60), || {
+        (control.bytes_done(PLAN) >= 2 << 20).then_some(())
+    });
+    gateway.kill();
+    // Later runs of the agent that die before they report: the test leases
+    // the task as the gateway until dbs-control gives it up.
+    let given_up = wait_for("the task to be given up", Duration::from_secs(60), || {
+        signed_call(
+            &control.endpoint,
+            &control.agent_key,
+            "GatewayPollTasks",
+            &[
+                ("BackupGatewayId", &gateway_id),
+                ("MaxTasks", "1"),
+                ("WaitSeconds", "0"),
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(2200));
+        let items = control.downloads(PLAN)?;
+        (items[0]["BackupSetDownloadStatus"] == "stop").then(|| items[0].clone())
+    });
+    assert_eq!(given_up["ErrCode"], "Task.LeaseExpired", "{given_up}");
+    // The same set queued again (added again under its name): the new task
+    // resumes from the partial the given-up one left.
+    let second = control.add_set(dir.path(), PLAN, "again.xb", &data);
+    gateway.restart();
+    let ended = control.wait_ended(PLAN, 2, Duration::from_secs(120));
+    let finished: Vec<&Value> = ended
+        .iter()
+        .filter(|d| d["BackupSetId"] == second["BackupSetId"])
+        .collect();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["BackupSetDownloadStatus"], "finish");
+    let gets = control.gets_of(second["BackupSetId"].as_str().unwrap());
+    assert!(!gets.is_empty() && !gets.contains(&0), "{gets:?}");
+    assert!(gets[0] >= 2 << 20, "resumed from {gets:?}");
+    assert_eq!(
+        control.gets_of(first["BackupSetId"].as_str().unwrap())[0],
+        0
+    );
+    let path = Path::new("backups")
+        .join(PLAN)
+        .join("full")
+        .join("again.xb");
+    assert_eq!(
+        sha256_file(&root.join(&path)),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data))
+    );
+    assert_eq!(files_under(&root), vec![path]);
 }
