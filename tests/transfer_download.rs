@@ -96,7 +96,7 @@ async fn full_download_lands_at_the_layout_path_with_equal_sha256() {
     let outcome = local_downloader(root.path(), config())
         .run(
             &t,
-            "127.0.0.1",
+            &t.url,
             Box::new(move |p: &Progress| seen.lock().unwrap().push(*p)),
             &CancellationToken::new(),
         )
@@ -126,7 +126,7 @@ async fn a_dropped_connection_resumes_where_it_broke() {
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
     let outcome = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap();
 
@@ -159,7 +159,7 @@ async fn a_partial_from_an_earlier_run_is_rehashed_and_resumed() {
     std::fs::write(&part, &data[..half]).unwrap();
 
     let outcome = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap();
 
@@ -185,7 +185,7 @@ async fn a_server_that_ignores_range_restarts_from_zero() {
     std::fs::write(&part, vec![0u8; 1000]).unwrap();
 
     let outcome = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap();
 
@@ -204,7 +204,7 @@ async fn corrupt_bytes_fail_with_the_checksum_code_and_leave_nothing() {
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
     let err = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap_err();
 
@@ -225,7 +225,7 @@ async fn an_expired_url_fails_without_retrying_and_keeps_the_partial() {
     std::fs::create_dir_all(part.parent().unwrap()).unwrap();
     std::fs::write(&part, &data[..1000]).unwrap();
     let err = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap_err();
 
@@ -243,7 +243,7 @@ async fn a_server_error_is_retried_then_reported() {
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
     let err = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap_err();
 
@@ -270,7 +270,7 @@ async fn cancellation_keeps_the_partial_and_a_rerun_finishes_it() {
     let err = local_downloader(root.path(), slow)
         .run(
             &t,
-            "127.0.0.1",
+            &t.url,
             // Cancel at the first report that shows progress.
             Box::new(move |p: &Progress| {
                 if p.done > 0 {
@@ -288,7 +288,7 @@ async fn cancellation_keeps_the_partial_and_a_rerun_finishes_it() {
     assert!(!final_path(root.path(), &t).exists());
 
     let outcome = local_downloader(root.path(), config())
-        .run(&t, "127.0.0.1", no_progress(), &CancellationToken::new())
+        .run(&t, &t.url, no_progress(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(outcome.resumed_from, kept);

@@ -64,10 +64,11 @@ fn task(server: &RangeServer, data: &[u8], location: &str) -> DownloadTask {
     }
 }
 
+/// Runs `t`, its URL's origin taken as the control plane's.
 async fn run(d: &Downloader, t: &DownloadTask) -> Result<(), dbs_gateway::transfer::TransferError> {
     d.run(
         t,
-        "127.0.0.1",
+        &t.url,
         Box::new(|_: &Progress| {}),
         &CancellationToken::new(),
     )
@@ -230,7 +231,15 @@ async fn hostile_dir_and_name_values_are_refused() {
     for (spoil, code) in cases {
         let mut t = task(&server, &data, "local");
         spoil(&mut t);
-        let err = run(&d, &t).await.unwrap_err();
+        let err = d
+            .run(
+                &t,
+                &server.url(""),
+                Box::new(|_: &Progress| {}),
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), code, "{t:?}");
     }
     assert_eq!(server.bytes_sent(), 0);
@@ -284,7 +293,7 @@ async fn a_download_of_a_locked_partial_waits_then_finishes() {
     let run = {
         let t = t.clone();
         tokio::spawn(async move {
-            d.run(&t, "127.0.0.1", Box::new(|_: &Progress| {}), &cancel)
+            d.run(&t, &t.url, Box::new(|_: &Progress| {}), &cancel)
                 .await
         })
     };
@@ -314,7 +323,7 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
     let run = {
         let (t, cancel) = (t.clone(), cancel.clone());
         tokio::spawn(async move {
-            d.run(&t, "127.0.0.1", Box::new(|_: &Progress| {}), &cancel)
+            d.run(&t, &t.url, Box::new(|_: &Progress| {}), &cancel)
                 .await
         })
     };

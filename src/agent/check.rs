@@ -31,6 +31,7 @@ impl std::fmt::Display for CheckLine {
 pub async fn check_control_plane(config: &GatewayConfig) -> CheckLine {
     let item = format!("control plane {}", config.control.endpoint);
     let problem = match ControlClient::new(&config.control, config.access_key_secret.clone()) {
+        Err(e @ ClientError::Insecure(_)) => Some(format!("{e} in {}", config.path.display())),
         Err(e) => Some(e.to_string()),
         Ok(client) => match client
             .call::<serde_json::Value>("DescribeRegions", &[], Duration::ZERO)

@@ -1,5 +1,7 @@
 //! The agent's client of the control plane: signed (v1) form POSTs over
-//! reqwest, through the configured proxy only, with JSON answers.
+//! reqwest, through the configured proxy only, with JSON answers of at most
+//! [`MAX_ANSWER_BYTES`]. Plain `http://` is refused unless the endpoint is
+//! loopback or `control.allow_insecure_http` is set.
 
 use std::time::Duration;
 
@@ -8,6 +10,10 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
 use crate::config::{ControlConfig, Secret};
+
+/// Largest answer read from the control plane; a longer one is refused
+/// as soon as it passes this size (the body is never buffered whole).
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,12 @@ pub enum ClientError {
     /// The answer was not what the action returns.
     #[error("unexpected answer from the control plane: {0}")]
     Decode(String),
+    /// The answer was longer than [`MAX_ANSWER_BYTES`].
+    #[error("answer from the control plane exceeds {} MiB; refused", MAX_ANSWER_BYTES >> 20)]
+    TooLarge,
+    /// `control.endpoint` is plain HTTP to a host that is not loopback.
+    #[error("control.endpoint {0}: plain http:// to a host that is not loopback is refused (the AccessKey's signatures, tasks and set URLs would cross the network in clear); use https://, or set control.allow_insecure_http = true")]
+    Insecure(String),
 }
 
 impl ClientError {
@@ -36,7 +48,8 @@ impl ClientError {
         match self {
             ClientError::Transport(_) => true,
             ClientError::Api { status, .. } => *status >= 500 || *status == 429,
-            ClientError::Decode(_) => true,
+            ClientError::Decode(_) | ClientError::TooLarge => true,
+            ClientError::Insecure(_) => false,
         }
     }
 
@@ -60,7 +73,9 @@ pub struct ControlClient {
 }
 
 impl ControlClient {
-    /// Builds the client; environment proxies are ignored, `control.proxy` is used.
+    /// Builds the client; environment proxies are ignored, `control.proxy` is
+    /// used. A plain `http://` endpoint that is not loopback is refused
+    /// unless `control.allow_insecure_http` is set.
     pub fn new(config: &ControlConfig, secret: Secret) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
@@ -74,6 +89,9 @@ impl ControlClient {
         }
         let endpoint = reqwest::Url::parse(&config.endpoint)
             .map_err(|e| ClientError::Transport(format!("control.endpoint: {e}")))?;
+        if endpoint.scheme() == "http" && !config.allow_insecure_http && !is_loopback(&endpoint) {
+            return Err(ClientError::Insecure(config.endpoint.clone()));
+        }
         Ok(ControlClient {
             http: builder
                 .build()
@@ -125,10 +143,7 @@ impl ControlClient {
             .await
             .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
+        let bytes = read_capped(response).await?;
         if !status.is_success() {
             let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let field = |name: &str| value[name].as_str().unwrap_or_default().to_string();
@@ -141,5 +156,59 @@ impl ControlClient {
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+}
+
+/// Whether the endpoint's host is loopback: `localhost`, 127.0.0.0/8, ::1.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// The body of `response`, refused past [`MAX_ANSWER_BYTES`]: a declared
+/// length is checked first, then the bytes are counted as they arrive.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(ClientError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ClientError::Transport(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ClientError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://127.8.9.10", true),
+            ("http://[::1]:80", true),
+            ("http://LocalHost:1", true),
+            ("http://192.0.2.1:8080", false),
+            ("http://localhost.example.com", false),
+            ("http://[::ffff:192.0.2.1]", false),
+        ] {
+            let url = reqwest::Url::parse(url).unwrap();
+            assert_eq!(is_loopback(&url), loopback, "{url}");
+        }
     }
 }

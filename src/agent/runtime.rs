@@ -1,9 +1,13 @@
 //! The agent's main loop.
 //!
 //! Three activities share one shutdown token:
-//! - the heartbeat loop registers the gateway and learns its id and intervals;
-//! - the poll loop long-polls for tasks while there is capacity (a semaphore
-//!   of `max_concurrent` permits) and spawns a worker per task;
+//! - the heartbeat loop registers the gateway and learns its id and
+//!   intervals; its running list (every task this process runs or holds for
+//!   a slot) renews those tasks' leases, so it beats at least three times
+//!   per lease while tasks are in flight;
+//! - the poll loop long-polls for tasks while a slot is free, asking for no
+//!   more than it can start (see [`Slots`]), ignores a second offer of a
+//!   task it already holds, and spawns a worker per task;
 //! - each worker runs its task and reports, retrying the report while the
 //!   control plane is away.
 //!
@@ -11,17 +15,20 @@
 //! resumable point, and a goodbye heartbeat marks the gateway STOPPED.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use crate::api::gateway::{
     self, AgentState, HeartbeatResponse, LeasedTask, PollResponse, ReportResponse, ReportStatus,
+    TaskSpec,
 };
 use crate::config::GatewayConfig;
 use crate::host::{self, TargetRoot};
@@ -34,9 +41,12 @@ use super::journal::Journal;
 use super::notify;
 use super::tasks::{self, Outcome, TaskContext};
 
-/// Tasks run at once beyond the download limit, so that a get-DB-list task
-/// is not stuck behind long downloads.
+/// Slots for tasks other than downloads, so that a get-DB-list task is not
+/// stuck behind long downloads.
 const EXTRA_TASK_SLOTS: usize = 2;
+
+/// The lease assumed before the control plane has told one (its default).
+const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// How long running tasks get to stop after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -74,7 +84,85 @@ struct Shared {
     journal: Journal,
     /// The id the control plane gave this gateway; None until registered.
     gateway_id: watch::Sender<Option<String>>,
+    /// Tasks this process holds: running, waiting for a slot, or reporting.
+    /// A second offer of one of them is ignored; the heartbeat sends them.
     running: Mutex<BTreeSet<u64>>,
+    /// Woken when `running` changes (the heartbeat recomputes its delay).
+    tasks_changed: Notify,
+    /// The lease the control plane grants, in milliseconds (from the last poll).
+    lease_ms: AtomicU64,
+    /// Download slots and the others.
+    slots: Slots,
+}
+
+/// The agent's task slots: `max_concurrent` for downloads (the Downloader's
+/// own limit, so a download holding one never waits inside it) and
+/// [`EXTRA_TASK_SLOTS`] for the other tasks.
+///
+/// A poll asks for `min(free download slots, free other slots)` tasks, so
+/// any mix of kinds starts at once. When one kind has no free slot it asks
+/// for one task, which takes a slot of the other kind: a get-DB-list task
+/// simply runs in it, a download holds it while it waits for a download
+/// slot (its lease kept alive by the heartbeat). Leased tasks are thus
+/// bounded by the slots.
+struct Slots {
+    downloads: Arc<Semaphore>,
+    others: Arc<Semaphore>,
+    /// Woken when a task gives its slot back.
+    freed: Notify,
+}
+
+impl Slots {
+    fn new(max_concurrent: usize) -> Self {
+        Slots {
+            downloads: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            others: Arc::new(Semaphore::new(EXTRA_TASK_SLOTS)),
+            freed: Notify::new(),
+        }
+    }
+
+    /// How many tasks a poll may ask for now (0: none).
+    fn free(&self) -> usize {
+        let (downloads, others) = (
+            self.downloads.available_permits(),
+            self.others.available_permits(),
+        );
+        match (downloads, others) {
+            (0, 0) => 0,
+            (0, _) | (_, 0) => 1,
+            (d, o) => d.min(o),
+        }
+    }
+
+    /// Waits until a poll may ask for a task, or shutdown (None).
+    async fn wait_free(&self, shutdown: &CancellationToken) -> Option<usize> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let free = self.free();
+            if free > 0 {
+                return Some(free);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = freed => {}
+            }
+        }
+    }
+
+    /// A slot for a leased task: one of its kind if free (true), else one
+    /// of the other kind (false; see [`Slots`]), else none yet.
+    fn take(&self, spec: &TaskSpec) -> Option<(OwnedSemaphorePermit, bool)> {
+        let (own, other) = match spec {
+            TaskSpec::DownloadBackupSet(_) => (&self.downloads, &self.others),
+            TaskSpec::GetDbList { .. } => (&self.others, &self.downloads),
+        };
+        match own.clone().try_acquire_owned() {
+            Ok(permit) => Some((permit, true)),
+            Err(_) => other.clone().try_acquire_owned().ok().map(|p| (p, false)),
+        }
+    }
 }
 
 /// Runs the agent until `shutdown` is cancelled.
@@ -92,13 +180,16 @@ pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(
     let journal = Journal::new(&config.gateway.state_dir);
     info!(identifier = %identity.identifier, endpoint = %client.endpoint(), "dbs-gateway starting");
     let shared = Arc::new(Shared {
-        config,
         identity,
         client,
         downloader,
         journal,
         gateway_id: watch::Sender::new(None),
         running: Mutex::new(BTreeSet::new()),
+        tasks_changed: Notify::new(),
+        lease_ms: AtomicU64::new(DEFAULT_LEASE.as_millis() as u64),
+        slots: Slots::new(config.transfer.max_concurrent),
+        config,
     });
 
     let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), shutdown.clone()));
@@ -182,6 +273,19 @@ fn target_roots(config: &GatewayConfig) -> Vec<TargetRoot> {
         .collect()
 }
 
+/// How often the running list must reach the control plane to keep the
+/// leases of the tasks in flight alive: three times per lease. None when
+/// no task is in flight.
+fn renew_every(shared: &Shared) -> Option<Duration> {
+    let idle = shared
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_empty();
+    let lease = Duration::from_millis(shared.lease_ms.load(Ordering::Relaxed));
+    (!idle).then(|| (lease / 3).max(Duration::from_millis(500)))
+}
+
 /// Heartbeats until shutdown; publishes the gateway id once known.
 async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut backoff = backoff();
@@ -189,6 +293,7 @@ async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut failing = false;
     let mut ready_sent = false;
     loop {
+        let sent = Instant::now();
         let beat = send_heartbeat(&shared, AgentState::Running).await;
         if !ready_sent {
             // systemd's READY: the config is loaded and the first heartbeat
@@ -224,9 +329,18 @@ async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
                 backoff.next_delay().min(interval)
             }
         };
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        // Sleep until the next beat is due; a task starting meanwhile may
+        // bring it forward.
+        loop {
+            let changed = shared.tasks_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let due = sent + renew_every(&shared).map_or(delay, |every| delay.min(every));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(due) => break,
+                _ = changed => {}
+            }
         }
     }
 }
@@ -251,12 +365,9 @@ async fn watchdog_loop(shutdown: CancellationToken) {
     }
 }
 
-/// Long-polls for tasks while there is capacity, until shutdown.
+/// Long-polls for tasks while a slot is free, until shutdown.
 async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &CancellationToken) {
     let mut gateway_id = shared.gateway_id.subscribe();
-    let slots = Arc::new(Semaphore::new(
-        shared.config.transfer.max_concurrent + EXTRA_TASK_SLOTS,
-    ));
     let mut backoff = backoff();
     loop {
         let id = tokio::select! {
@@ -266,11 +377,9 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
                 Err(_) => return,
             },
         };
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        let Some(free) = shared.slots.wait_free(shutdown).await else {
+            return;
         };
-        let free = 1 + slots.available_permits();
         let params = [
             ("BackupGatewayId", id),
             ("WaitSeconds", gateway::MAX_POLL_WAIT_SECS.to_string()),
@@ -284,34 +393,11 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
         match answer {
             Ok(poll) => {
                 backoff.reset();
-                let mut permits = vec![first];
                 for task in poll.tasks {
-                    let permit = match permits.pop() {
-                        Some(p) => p,
-                        None => slots
-                            .clone()
-                            .try_acquire_owned()
-                            .expect("the poll asked for no more tasks than free slots"),
-                    };
-                    let shared = shared.clone();
-                    let cancel = shutdown.child_token();
-                    let span = tracing::info_span!(
-                        "task",
-                        task_id = task.task_id,
-                        kind = tasks::kind(&task.spec),
-                        attempt = task.attempt
-                    );
-                    workers.spawn(
-                        async move {
-                            run_task(shared, task, &cancel).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
-                    );
+                    start_task(shared, workers, shutdown, task);
                 }
             }
             Err(error) => {
-                drop(first);
                 warn!(%error, "polling for tasks failed");
                 let delay = backoff.next_delay();
                 tokio::select! {
@@ -324,29 +410,94 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
     }
 }
 
+/// Spawns a worker for a leased task, unless this process holds it already
+/// (a lease that lapsed while the control plane was away, offered again):
+/// then the first run goes on and the offer is ignored.
+fn start_task(
+    shared: &Arc<Shared>,
+    workers: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+    task: LeasedTask,
+) {
+    let span = tracing::info_span!(
+        "task",
+        task_id = task.task_id,
+        kind = tasks::kind(&task.spec),
+        attempt = task.attempt
+    );
+    if task.lease_seconds > 0 {
+        shared
+            .lease_ms
+            .store(task.lease_seconds * 1000, Ordering::Relaxed);
+    }
+    if !set_running(shared, task.task_id, true) {
+        span.in_scope(|| info!("task offered again while this process holds it; ignored"));
+        return;
+    }
+    let slot = shared.slots.take(&task.spec);
+    let shared = shared.clone();
+    let cancel = shutdown.child_token();
+    workers.spawn(
+        async move {
+            let task_id = task.task_id;
+            if let Some(slots) = wait_for_slot(&shared, &task.spec, slot, &cancel).await {
+                run_task(&shared, task, &cancel).await;
+                drop(slots);
+            }
+            set_running(&shared, task_id, false);
+            shared.slots.freed.notify_waiters();
+        }
+        .instrument(span),
+    );
+}
+
+/// The slot a task runs in: a get-DB-list task runs in the slot it got;
+/// a download needs a download slot, and waits for one while it holds a
+/// slot of the other kind (its lease kept alive by the heartbeat
+/// meanwhile). None on shutdown.
+async fn wait_for_slot(
+    shared: &Shared,
+    spec: &TaskSpec,
+    slot: Option<(OwnedSemaphorePermit, bool)>,
+    cancel: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    let download = matches!(spec, TaskSpec::DownloadBackupSet(_));
+    match slot {
+        Some((permit, own_kind)) if own_kind || !download => return Some(permit),
+        _ => {}
+    }
+    let slots = &shared.slots;
+    let needed = if download {
+        &slots.downloads
+    } else {
+        &slots.others
+    };
+    info!("waiting for a free slot; the lease is kept alive meanwhile");
+    let acquired = tokio::select! {
+        _ = cancel.cancelled() => None,
+        permit = needed.clone().acquire_owned() => permit.ok(),
+    };
+    drop(slot);
+    slots.freed.notify_waiters();
+    acquired
+}
+
 /// Runs one task and reports how it ended; a task finished here before
 /// (its report was lost) is answered from the journal.
-async fn run_task(shared: Arc<Shared>, task: LeasedTask, cancel: &CancellationToken) {
+async fn run_task(shared: &Arc<Shared>, task: LeasedTask, cancel: &CancellationToken) {
     let task_id = task.task_id;
     if let Some(result) = shared.journal.finished(task_id) {
         info!("task finished before; reporting the recorded result");
-        report_outcome(&shared, task_id, Outcome::Done(result), cancel).await;
+        report_outcome(shared, task_id, Outcome::Done(result), cancel).await;
         return;
     }
-    set_running(&shared, task_id, true);
     info!("task started");
     let (progress, progress_rx) = watch::channel(None);
     let reporter = tokio::spawn(report_progress(shared.clone(), task_id, progress_rx));
-    let control_host = shared
-        .client
-        .endpoint()
-        .host_str()
-        .unwrap_or_default()
-        .to_string();
     let ctx = TaskContext {
         config: &shared.config,
         downloader: &shared.downloader,
-        control_host: &control_host,
+        control_url: shared.client.endpoint().as_str(),
         progress,
     };
     let outcome = tasks::execute(&task.spec, &ctx, cancel).await;
@@ -366,17 +517,22 @@ async fn run_task(shared: Arc<Shared>, task: LeasedTask, cancel: &CancellationTo
             info!("task interrupted by shutdown; it resumes when offered again")
         }
     }
-    report_outcome(&shared, task_id, outcome, cancel).await;
-    set_running(&shared, task_id, false);
+    report_outcome(shared, task_id, outcome, cancel).await;
 }
 
-fn set_running(shared: &Shared, task_id: u64, running: bool) {
-    let mut set = shared.running.lock().unwrap_or_else(|p| p.into_inner());
-    if running {
-        set.insert(task_id);
-    } else {
-        set.remove(&task_id);
-    }
+/// Adds a task to (or removes it from) the tasks this process holds, and
+/// wakes the heartbeat; false when adding a task already held.
+fn set_running(shared: &Shared, task_id: u64, running: bool) -> bool {
+    let changed = {
+        let mut set = shared.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running {
+            set.insert(task_id)
+        } else {
+            set.remove(&task_id)
+        }
+    };
+    shared.tasks_changed.notify_waiters();
+    changed
 }
 
 /// Sends each progress update as a `running` report (which renews the

@@ -54,9 +54,9 @@ pub struct TaskContext<'a> {
     pub config: &'a GatewayConfig,
     /// Runs downloads within the `[transfer]` limits.
     pub downloader: &'a Downloader,
-    /// The control plane's host: download URLs must point there unless
+    /// The control plane's URL: download URLs must have its origin unless
     /// `transfer.allowed_url_hosts` says otherwise.
-    pub control_host: &'a str,
+    pub control_url: &'a str,
     /// Where progress goes (JSON), for the runtime to report.
     pub progress: watch::Sender<Option<Value>>,
 }
@@ -150,7 +150,7 @@ async fn download_set(
     });
     let outcome = ctx
         .downloader
-        .run(&task, ctx.control_host, report, cancel)
+        .run(&task, ctx.control_url, report, cancel)
         .await?;
     Ok(json!({
         "Location": outcome.location,

@@ -90,6 +90,12 @@ pub struct ControlConfig {
     /// Timeout of one control-plane request (long polls get their wait on top).
     #[serde(default = "defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Allow a plain `http://` endpoint on a host that is not loopback; off
+    /// by default, since signatures, tasks and set URLs would then cross the
+    /// network in clear. Loopback `http://` (127.0.0.0/8, ::1, localhost)
+    /// is always allowed.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
 }
 
 /// `[log]`.

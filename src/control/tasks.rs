@@ -1,6 +1,9 @@
 //! The task queue: tasks queued for a gateway, leased to it by a poll, kept
-//! alive by its reports, and offered again when a lease lapses (the agent
-//! died), up to [`MAX_ATTEMPTS`] times.
+//! alive by its reports and by its heartbeats' running list ([`renew`]), and
+//! offered again when a lease lapses (the agent died). A task fails for good
+//! after [`MAX_ATTEMPTS`] leases in a row without a report: a report resets
+//! the count, so an agent that keeps making progress between crashes is
+//! never given up on.
 //!
 //! States: `queued` → `running` (leased) → `finish` | `failed`.
 
@@ -8,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::api::gateway::{LeasedTask, ReportStatus, TaskSpec};
 
-/// Leases offered before a task fails for good.
+/// Leases in a row without a report before a task fails for good.
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// A task as stored.
@@ -22,7 +25,7 @@ pub struct Task {
     pub spec: TaskSpec,
     /// `queued`, `running`, `finish` or `failed`.
     pub state: String,
-    /// Leases so far.
+    /// Leases since the task last reported, the current one included.
     pub attempts: u32,
     /// Last progress report (JSON), if any.
     pub progress: Option<serde_json::Value>,
@@ -106,7 +109,7 @@ pub fn lease(
     let tx = conn.transaction()?;
     tx.execute(
         "UPDATE tasks SET state = 'failed', err_code = 'Task.LeaseExpired',
-             err_message = 'the gateway stopped reporting on this task ' || attempts || ' times',
+             err_message = 'the gateway leased this task ' || attempts || ' times in a row without reporting on it',
              updated_ms = ?2
          WHERE gateway_id = ?1 AND state = 'running' AND lease_until_ms < ?2 AND attempts >= ?3",
         rusqlite::params![gateway_id, now_ms, MAX_ATTEMPTS],
@@ -161,7 +164,8 @@ pub struct Report<'a> {
     pub err_message: Option<&'a str>,
 }
 
-/// Applies a report; a running report renews the lease.
+/// Applies a report; a running report renews the lease. Any report resets
+/// the count of leases without a report to 1 (the lease under way).
 pub fn report(
     conn: &Connection,
     gateway_id: i64,
@@ -188,7 +192,7 @@ pub fn report(
         ReportStatus::Failed => "failed",
     };
     conn.execute(
-        "UPDATE tasks SET state = ?2, lease_until_ms = ?3 + ?4, updated_ms = ?3,
+        "UPDATE tasks SET state = ?2, lease_until_ms = ?3 + ?4, updated_ms = ?3, attempts = 1,
              progress = COALESCE(?5, progress), result = COALESCE(?6, result),
              err_code = ?7, err_message = ?8
          WHERE id = ?1",
@@ -204,6 +208,29 @@ pub fn report(
         ],
     )?;
     Ok(Ok(()))
+}
+
+/// Renews the leases of the running tasks among `task_ids` that belong to
+/// `gateway_id` (a heartbeat's running list: tasks the agent runs or holds
+/// for a free slot). Ids of other gateways' tasks or of ended tasks are
+/// ignored. Returns how many leases were renewed.
+pub fn renew(
+    conn: &Connection,
+    gateway_id: i64,
+    task_ids: &[i64],
+    lease_ms: i64,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
+    if task_ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = serde_json::to_string(task_ids).expect("ids serialize");
+    conn.execute(
+        "UPDATE tasks SET lease_until_ms = MAX(COALESCE(lease_until_ms, 0), ?3 + ?4)
+         WHERE gateway_id = ?1 AND state = 'running'
+             AND id IN (SELECT value FROM json_each(?2))",
+        rusqlite::params![gateway_id, ids, now_ms, lease_ms],
+    )
 }
 
 #[cfg(test)]
@@ -296,6 +323,57 @@ mod tests {
                 let task = get(c, id)?.unwrap();
                 assert_eq!(task.state, "failed");
                 assert_eq!(task.err_code.as_deref(), Some("Task.LeaseExpired"));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_report_resets_the_count_of_silent_leases() {
+        let (_dir, store, gw) = setup();
+        store
+            .call_now(|c| {
+                let id = enqueue(c, gw, &spec(), None, 0)?;
+                let mut now = 0;
+                // Many more lapsed leases than MAX_ATTEMPTS, each with a report.
+                for _ in 0..MAX_ATTEMPTS * 3 {
+                    assert_eq!(lease(c, gw, 1, 10, now)?.len(), 1);
+                    assert_eq!(report(c, gw, id, &RUNNING, 10, now + 5)?, Ok(()));
+                    now += 100;
+                }
+                let task = get(c, id)?.unwrap();
+                assert_eq!(task.state, "running");
+                assert_eq!(task.attempts, 1);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_heartbeat_renews_only_its_own_running_tasks() {
+        let (_dir, store, gw) = setup();
+        store
+            .call_now(|c| {
+                let other = record_heartbeat(
+                    c,
+                    &Heartbeat {
+                        identifier: "g2".into(),
+                        display_name: "g2".into(),
+                        region: "cn-hangzhou".into(),
+                        facts: HostFacts::default(),
+                        stopping: false,
+                    },
+                    0,
+                )?
+                .id;
+                let mine = enqueue(c, gw, &spec(), None, 0)?;
+                let theirs = enqueue(c, other, &spec(), None, 0)?;
+                lease(c, gw, 1, 1000, 0)?;
+                lease(c, other, 1, 1000, 0)?;
+                assert_eq!(renew(c, gw, &[mine, theirs, 999], 1000, 900)?, 1);
+                // Mine is still leased past its first lease; theirs lapsed.
+                assert!(lease(c, gw, 1, 1000, 1500)?.is_empty());
+                assert_eq!(lease(c, other, 1, 1000, 1500)?.len(), 1);
                 Ok(())
             })
             .unwrap();

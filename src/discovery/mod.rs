@@ -8,9 +8,10 @@
 //! the control plane.
 //!
 //! The credential rule: an entry's credentials are only ever sent to the
-//! endpoint (type, host, port) the entry is written for. A request for an
-//! endpoint without an entry fails before any connection is opened, except
-//! for Redis, which is then tried without AUTH.
+//! endpoint (type, host, port) the entry is written for, and a request for
+//! an endpoint without an entry (of any type, Redis included) fails before
+//! any connection is opened: the control plane cannot aim the agent at a
+//! host or port the operator did not list.
 
 pub mod config;
 pub mod error;
@@ -100,8 +101,7 @@ impl DatabaseInfo {
 }
 
 /// Everything a lister needs to log in to one endpoint, resolved from a
-/// config entry (password read from its file) or, for Redis without an
-/// entry, anonymous.
+/// config entry (password read from its file).
 #[derive(Debug, Clone)]
 pub struct Login {
     /// Kind of database.
@@ -143,22 +143,6 @@ impl Login {
         })
     }
 
-    /// A login without user, password or TLS, with default timeouts.
-    pub fn anonymous(req: &ListRequest) -> Self {
-        Login {
-            db_type: req.db_type,
-            host: req.host.trim().to_string(),
-            port: req.port,
-            user: None,
-            password: None,
-            tls: TlsMode::Disabled,
-            tls_ca_file: None,
-            tls_accept_invalid_certs: false,
-            connect_timeout: Duration::from_secs(config::DEFAULT_CONNECT_TIMEOUT_SECS),
-            query_timeout: Duration::from_secs(config::DEFAULT_QUERY_TIMEOUT_SECS),
-        }
-    }
-
     /// `type host:port`, for messages.
     pub fn endpoint(&self) -> String {
         format!("{} {}:{}", self.db_type, self.host, self.port)
@@ -176,29 +160,19 @@ pub trait Lister {
 /// the `configured` entry for exactly that type, host and port.
 ///
 /// Without such an entry it fails with [`DiscoveryError::EndpointNotConfigured`]
-/// and opens no connection; a Redis endpoint without an entry is tried
-/// without AUTH instead.
+/// and opens no connection.
 pub async fn list_databases(
     configured: &[DatabaseConfig],
     req: &ListRequest,
 ) -> Result<DbListing, DiscoveryError> {
     let entry = configured
         .iter()
-        .find(|e| e.matches(req.db_type, &req.host, req.port));
-    let login = match entry {
-        Some(entry) => Login::from_config(entry)?,
-        None if req.db_type == DatabaseType::Redis => Login::anonymous(req),
-        None => {
-            return Err(DiscoveryError::EndpointNotConfigured {
-                endpoint: req.endpoint(),
-            })
-        }
-    };
-    tracing::debug!(
-        endpoint = %login.endpoint(),
-        configured = entry.is_some(),
-        "listing databases"
-    );
+        .find(|e| e.matches(req.db_type, &req.host, req.port))
+        .ok_or_else(|| DiscoveryError::EndpointNotConfigured {
+            endpoint: req.endpoint(),
+        })?;
+    let login = Login::from_config(entry)?;
+    tracing::debug!(endpoint = %login.endpoint(), "listing databases");
     match login.db_type {
         DatabaseType::Mysql => mysql::MysqlLister.list(&login).await,
         DatabaseType::Mssql => mssql::MssqlLister.list(&login).await,
@@ -232,11 +206,15 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn unconfigured_mysql_and_mssql_fail_before_connecting() {
+    async fn unconfigured_endpoints_of_every_type_fail_before_connecting() {
         // Port 9 on 127.0.0.1: nothing listens; an attempt to connect would
         // give DbConnectionRefused, not EndpointNotConfigured.
         let configured = [DatabaseConfig::new(DatabaseType::Mysql, "127.0.0.1", 3306)];
-        for db_type in [DatabaseType::Mysql, DatabaseType::Mssql] {
+        for db_type in [
+            DatabaseType::Mysql,
+            DatabaseType::Mssql,
+            DatabaseType::Redis,
+        ] {
             let req = ListRequest {
                 db_type,
                 host: "127.0.0.1".into(),

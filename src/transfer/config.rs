@@ -5,7 +5,7 @@
 //! [transfer]
 //! max_concurrent = 2
 //! bandwidth_limit_bytes_per_sec = "50MiB"   # or 52428800; 0 = unlimited
-//! allowed_url_hosts = []                    # empty: the control plane's host
+//! allowed_url_hosts = []                    # empty: the control plane's origin
 //! progress_interval_secs = 5
 //! max_retries = 8
 //! retry_initial_backoff_ms = 1000
@@ -79,8 +79,10 @@ pub struct TransferConfig {
     /// or a size such as `"50MiB"` or `"100 MB"`; 0 means no limit.
     #[serde(default = "defaults::bandwidth_limit")]
     pub bandwidth_limit_bytes_per_sec: ByteSize,
-    /// Hosts a download URL may point at (exact, case-insensitive; no port).
-    /// Empty: only the control plane's own host.
+    /// Origins a download URL may point at: `https://host:port` (scheme,
+    /// host and port must match), or a bare host, which means that host on
+    /// the default port of `http` (80) or `https` (443). Empty: only the
+    /// control plane's own origin.
     #[serde(default)]
     pub allowed_url_hosts: Vec<String>,
     /// Seconds between two progress reports of a running download.
@@ -137,10 +139,10 @@ impl TransferConfig {
                 "transfer.connect_timeout_secs / read_timeout_secs: must be at least 1".into(),
             );
         }
-        for host in &self.allowed_url_hosts {
-            if host.is_empty() || host.contains(['/', ':', '@', ' ']) {
+        for entry in &self.allowed_url_hosts {
+            if super::validate::entry_origins(entry).is_empty() {
                 problems.push(format!(
-                    "transfer.allowed_url_hosts: {host:?} is not a host name (no scheme, port or path)"
+                    "transfer.allowed_url_hosts: {entry:?} is neither an origin (http[s]://host[:port]) nor a host name"
                 ));
             }
         }
@@ -281,7 +283,7 @@ mod tests {
     #[test]
     fn bad_values_are_all_reported() {
         let f = parse(
-            "[transfer]\nmax_concurrent = 0\nprogress_interval_secs = 0\nallowed_url_hosts = [\"http://x\"]\n",
+            "[transfer]\nmax_concurrent = 0\nprogress_interval_secs = 0\nallowed_url_hosts = [\"ftp://x\"]\n",
         )
         .unwrap();
         assert_eq!(f.transfer.validate().len(), 3);

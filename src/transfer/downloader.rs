@@ -33,7 +33,7 @@ pub struct Downloader {
 }
 
 /// The HTTP client downloads use: timeouts from `config`, no redirects (a
-/// redirect could lead to a host `allowed_url_hosts` does not allow), no
+/// redirect could lead to an origin `allowed_url_hosts` does not allow), no
 /// proxy from the environment (a systemd service has none either).
 pub fn http_client(config: &TransferConfig) -> Result<reqwest::Client, TransferError> {
     reqwest::Client::builder()
@@ -92,14 +92,14 @@ impl Downloader {
         self.targets.get(location)
     }
 
-    /// Checks `task`, waits for a free slot, and downloads it. `control_host`
-    /// is the control plane's host, the only one allowed when
+    /// Checks `task`, waits for a free slot, and downloads it. `control` is
+    /// the control plane's URL, whose origin is the only one allowed when
     /// `transfer.allowed_url_hosts` is empty. Returns when the set is
     /// committed, the download failed, or `cancel` fired (partial kept).
     pub async fn run(
         &self,
         task: &DownloadTask,
-        control_host: &str,
+        control: &str,
         progress: ProgressFn,
         cancel: &CancellationToken,
     ) -> Result<DownloadOutcome, TransferError> {
@@ -107,7 +107,7 @@ impl Downloader {
             task,
             &self.locations(),
             &self.config.allowed_url_hosts,
-            control_host,
+            control,
         )?;
         let target = self.targets.get(&valid.location).cloned().ok_or_else(|| {
             ValidateError::UnknownLocation {

@@ -1,6 +1,11 @@
 //! Checks a download task before any byte moves: a known location, a safe
 //! path, an allowed URL and a well-formed size and checksum.
 //!
+//! A URL is allowed by its origin (scheme, host and port): the control
+//! plane's own, or one listed in `transfer.allowed_url_hosts`, where an
+//! entry is an origin (`https://cdn.example:8443`) or a bare host, which
+//! means that host on the default port of `http` (80) or `https` (443).
+//!
 //! [`DownloadTask`] is the task as the control plane sent it; [`validate`]
 //! turns it into a [`ValidTask`] or names the first field that is wrong.
 
@@ -64,9 +69,10 @@ pub enum ValidateError {
     /// The URL's scheme is not http or https.
     #[error("download URL scheme {0:?} is not allowed (http or https only)")]
     Scheme(String),
-    /// The URL's host is not in `transfer.allowed_url_hosts`.
-    #[error("download URL host {host:?} is not allowed (allowed: {allowed})")]
-    HostNotAllowed { host: String, allowed: String },
+    /// The URL's origin is not the control plane's nor one of
+    /// `transfer.allowed_url_hosts`.
+    #[error("download URL origin {origin} is not allowed (allowed: {allowed})")]
+    OriginNotAllowed { origin: String, allowed: String },
     /// The URL carries a user name or password.
     #[error("download URL must not carry credentials")]
     Credentials,
@@ -83,7 +89,7 @@ impl ValidateError {
             ValidateError::Path(e) => e.code(),
             ValidateError::BadUrl(_) => "Task.InvalidUrl",
             ValidateError::Scheme(_) => "Task.UrlSchemeNotAllowed",
-            ValidateError::HostNotAllowed { .. } => "Task.UrlHostNotAllowed",
+            ValidateError::OriginNotAllowed { .. } => "Task.UrlHostNotAllowed",
             ValidateError::Credentials => "Task.UrlHasCredentials",
             ValidateError::BadChecksum(_) => "Task.InvalidChecksum",
         }
@@ -97,12 +103,12 @@ impl ValidateError {
 
 /// Checks `task`. `locations` are the configured target names;
 /// `allowed_hosts` is `transfer.allowed_url_hosts`, and when it is empty
-/// only `control_host` (the control plane's host) is allowed.
+/// only the origin of `control` (the control plane's URL) is allowed.
 pub fn validate(
     task: &DownloadTask,
     locations: &[&str],
     allowed_hosts: &[String],
-    control_host: &str,
+    control: &str,
 ) -> Result<ValidTask, ValidateError> {
     if !locations.contains(&task.location.as_str()) {
         return Err(ValidateError::UnknownLocation {
@@ -111,7 +117,7 @@ pub fn validate(
         });
     }
     let path = set_layout(&task.download_dir, &task.plan_id, task.kind, &task.set_name)?;
-    let url = check_url(&task.url, allowed_hosts, control_host)?;
+    let url = check_url(&task.url, allowed_hosts, control)?;
     let checksum = Checksum::parse_crc64(&task.crc64)
         .ok_or_else(|| ValidateError::BadChecksum(task.crc64.clone()))?;
     Ok(ValidTask {
@@ -123,12 +129,8 @@ pub fn validate(
     })
 }
 
-/// Parses `url` and checks its scheme and host (see [`validate`]).
-pub fn check_url(
-    url: &str,
-    allowed_hosts: &[String],
-    control_host: &str,
-) -> Result<Url, ValidateError> {
+/// Parses `url` and checks its scheme and origin (see [`validate`]).
+pub fn check_url(url: &str, allowed_hosts: &[String], control: &str) -> Result<Url, ValidateError> {
     let parsed = Url::parse(url).map_err(|e| ValidateError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ValidateError::Scheme(parsed.scheme().to_owned()));
@@ -136,25 +138,45 @@ pub fn check_url(
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(ValidateError::Credentials);
     }
-    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let control = [control_host.to_owned()];
+    let control = [control.to_owned()];
     let allowed = if allowed_hosts.is_empty() {
         &control[..]
     } else {
         allowed_hosts
     };
-    let ok = allowed.iter().any(|a| {
-        let a = a.trim_start_matches('[').trim_end_matches(']');
-        !a.is_empty() && a.eq_ignore_ascii_case(host)
-    });
-    if !ok {
-        return Err(ValidateError::HostNotAllowed {
-            host: host.to_owned(),
-            allowed: allowed.join(", "),
+    let origin = parsed.origin().ascii_serialization();
+    let origins: Vec<String> = allowed.iter().flat_map(|e| entry_origins(e)).collect();
+    if !origins.contains(&origin) {
+        return Err(ValidateError::OriginNotAllowed {
+            origin,
+            allowed: origins.join(", "),
         });
     }
     Ok(parsed)
+}
+
+/// The origins an `allowed_url_hosts` entry stands for: an origin or URL
+/// for itself, a bare host for `http://host:80` and `https://host:443`.
+/// An entry that does not parse stands for none. Origins are serialized
+/// (`https://host`, `http://host:8080`: lower-case host, no default port).
+pub fn entry_origins(entry: &str) -> Vec<String> {
+    let entry = entry.trim();
+    if entry.contains("://") {
+        return Url::parse(entry)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .map(|u| vec![u.origin().ascii_serialization()])
+            .unwrap_or_default();
+    }
+    if entry.is_empty() || entry.contains(['/', '@', ' ', '?', '#']) {
+        return Vec::new();
+    }
+    ["http", "https"]
+        .iter()
+        .filter_map(|scheme| Url::parse(&format!("{scheme}://{entry}")).ok())
+        .filter(|u| u.port().is_none() && u.path() == "/")
+        .map(|u| u.origin().ascii_serialization())
+        .collect()
 }
 
 /// The URL without query string or fragment, for logs and messages: a
@@ -185,7 +207,12 @@ mod tests {
 
     fn check(t: &DownloadTask, allowed: &[&str]) -> Result<ValidTask, ValidateError> {
         let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-        validate(t, &["local", "nas"], &allowed, "control.example")
+        validate(
+            t,
+            &["local", "nas"],
+            &allowed,
+            "http://control.example:8080/",
+        )
     }
 
     #[test]
@@ -244,16 +271,50 @@ mod tests {
     }
 
     #[test]
-    fn allowed_hosts_replace_the_control_host() {
+    fn allowed_hosts_replace_the_control_origin() {
         let mut t = task();
         t.url = "https://CDN.example/x".into();
         assert!(check(&t, &["cdn.example"]).is_ok());
-        t.url = "http://control.example/x".into();
+        t.url = "http://control.example:8080/x".into();
         assert_eq!(
             check(&t, &["cdn.example"]).unwrap_err().code(),
             "Task.UrlHostNotAllowed"
         );
         t.url = "http://[::1]:9/x".into();
-        assert!(validate(&t, &["local"], &[], "::1").is_ok());
+        assert!(validate(&t, &["local"], &[], "http://[::1]:9").is_ok());
+    }
+
+    #[test]
+    fn the_origin_counts_not_only_the_host() {
+        let mut t = task();
+        for (url, ok) in [
+            ("http://control.example:8080/sets/1", true),
+            ("http://CONTROL.example:8080/sets/1", true),
+            ("http://control.example:8081/sets/1", false),
+            ("http://control.example/sets/1", false),
+            ("https://control.example:8080/sets/1", false),
+        ] {
+            t.url = url.into();
+            assert_eq!(check(&t, &[]).is_ok(), ok, "{url}");
+        }
+        // A bare host means the default port of the URL's scheme.
+        for (url, ok) in [
+            ("https://cdn.example/x", true),
+            ("http://cdn.example:80/x", true),
+            ("https://cdn.example:8443/x", false),
+        ] {
+            t.url = url.into();
+            assert_eq!(check(&t, &["cdn.example"]).is_ok(), ok, "{url}");
+        }
+        // An origin entry allows exactly that origin.
+        for (url, ok) in [
+            ("https://cdn.example:8443/x", true),
+            ("https://cdn.example/x", false),
+            ("http://cdn.example:8443/x", false),
+        ] {
+            t.url = url.into();
+            let allowed = ["https://cdn.example:8443"];
+            assert_eq!(check(&t, &allowed).is_ok(), ok, "{url}");
+        }
     }
 }

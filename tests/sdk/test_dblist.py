@@ -4,6 +4,7 @@ in its gateway.toml, GetDBListFromAgent answers."""
 
 import os
 import secrets
+import socket
 import subprocess
 import uuid
 
@@ -67,6 +68,11 @@ host = "127.0.0.1"
 port = {env('DBS_TEST_REDIS_PORT')}
 user = "{env('DBS_TEST_REDIS_ACL_USER')}"
 password = "{env('DBS_TEST_REDIS_ACL_PASSWORD')}"
+
+[[databases]]
+type = "redis"
+host = "127.0.0.1"
+port = 9
 """
     gateway = Gateway(tmp_path / "gw", control, identifier="dbhost", extra_toml=databases).start()
     dbs = tea_client(control)
@@ -146,9 +152,23 @@ def test_unconfigured_endpoint_fails_naming_it_and_the_config(setup):
 
 def test_closed_port_fails_with_its_code(tmp_path, setup):
     control, _, dbs, gw = setup
-    # Redis with no entry is tried without AUTH: a closed port is refused.
+    # The entry for Redis on port 9 (nothing listens there) is configured.
     body = result(dbs, gw, create(dbs, gw, "Redis", 9))
     assert body.err_code == "DbConnectionRefused", body.to_map()
+
+
+def test_redis_without_an_entry_is_refused_without_connecting(setup):
+    _, gateway, dbs, gw = setup
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        body = result(dbs, gw, create(dbs, gw, "Redis", port))
+        assert body.err_code == "EndpointNotConfigured", body.to_map()
+        assert str(gateway.config) in body.err_message
+        with pytest.raises(BlockingIOError):
+            listener.accept()
 
 
 def test_unsupported_type_unknown_and_offline_gateways_are_refused(setup):

@@ -62,12 +62,28 @@ pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiEr
         facts,
         stopping: state == AgentState::Stopping,
     };
+    // The tasks the agent runs or holds for a slot: their leases are renewed.
+    let running: Vec<i64> = match call.get("RunningTasks") {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| ApiError::invalid("RunningTasks", e))?
+        }
+        None => Vec::new(),
+    };
+    if running.len() > bounds::MAX_RUNNING_TASKS {
+        return Err(ApiError::invalid(
+            "RunningTasks",
+            format!("at most {} task ids", bounds::MAX_RUNNING_TASKS),
+        ));
+    }
+    let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let now = store::now_ms();
     let (gateway, known) = plane
         .store
         .call(move |c| {
             let known = gateways::by_identifier(c, &hb.identifier)?.is_some();
-            Ok((gateways::record_heartbeat(c, &hb, now)?, known))
+            let gateway = gateways::record_heartbeat(c, &hb, now)?;
+            tasks::renew(c, gateway.id, &running, lease_ms, now)?;
+            Ok((gateway, known))
         })
         .await
         .map_err(super::internal)?;
