@@ -10,6 +10,7 @@ pub mod check;
 pub mod client;
 pub mod identity;
 pub mod journal;
+pub mod listing;
 pub mod notify;
 pub mod runtime;
 pub mod tasks;

@@ -111,7 +111,7 @@ async fn list_databases(
         port,
     };
     match discovery::list_databases(&config.databases, &request).await {
-        Ok(listing) => Ok(serde_json::to_value(listing).expect("a listing serializes")),
+        Ok(listing) => Ok(super::listing::report_result(listing)),
         Err(error @ DiscoveryError::EndpointNotConfigured { .. }) => Err(TaskError::new(
             error.code(),
             format!(

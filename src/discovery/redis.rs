@@ -234,7 +234,7 @@ fn query_error(login: &Login, err: RedisError) -> DiscoveryError {
 
 fn auth_error(login: &Login, err: &RedisError) -> DiscoveryError {
     let detail = if login.password.is_none() {
-        format!("{err}; the server needs a password: add a [[databases]] entry for it")
+        format!("{err}; the server needs a password: set password_file in its [[databases]] entry")
     } else {
         err.to_string()
     };

@@ -86,7 +86,14 @@ pub async fn get_result(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
             let result = task.result.unwrap_or_default();
             let details = result["Databases"].as_array().cloned().unwrap_or_default();
             let names: Vec<Value> = details.iter().map(|d| d["Name"].clone()).collect();
-            json!({ "DbList": { "dbName": names }, "DbDetails": details })
+            let mut answer = json!({ "DbList": { "dbName": names }, "DbDetails": details });
+            // A listing too large for one report says so (see agent::listing).
+            for key in ["Truncated", "DatabaseCount"] {
+                if let Some(value) = result.get(key) {
+                    answer[key] = value.clone();
+                }
+            }
+            answer
         }
         "failed" => json!({
             "Success": false,
