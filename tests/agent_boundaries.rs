@@ -188,6 +188,36 @@ fn check(config: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// The `control plane` line of `check` for `key` against `control`.
+fn check_line(dir: &std::path::Path, control: &Control, key: &Key) -> String {
+    let gateway = Gateway::configure(dir, &control.endpoint, key, "");
+    let out = check(&gateway.config);
+    out.lines()
+        .find(|l| l.contains("control plane"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string()
+}
+
+#[test]
+fn check_accepts_a_gateway_key_and_names_a_user_key_or_a_disabled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = Control::start(dir.path(), &[]);
+    let line = check_line(&dir.path().join("gw"), &control, &control.agent_key);
+    assert!(line.starts_with("ok"), "{line}");
+    let line = check_line(&dir.path().join("user"), &control, &control.user_key);
+    assert!(line.starts_with("FAIL"), "{line}");
+    assert!(
+        line.contains("user key") && line.contains("--gateway"),
+        "{line}"
+    );
+    control.admin(&["access-key", "disable", &control.agent_key.id]);
+    let line = check_line(&dir.path().join("off"), &control, &control.agent_key);
+    assert!(
+        line.starts_with("FAIL") && line.contains("disabled"),
+        "{line}"
+    );
+}
+
 #[test]
 fn a_plain_http_endpoint_that_is_not_loopback_is_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,9 +27,13 @@ impl std::fmt::Display for CheckLine {
     }
 }
 
-/// Checks the control plane: reachable, and the AccessKey accepted.
+/// Checks the control plane: reachable, and the AccessKey accepted as a
+/// gateway key. The probe is a public action, which changes nothing: a
+/// gateway key is refused it with `Forbidden.GatewayKey` only after its
+/// signature was found right, while a user key is served.
 pub async fn check_control_plane(config: &GatewayConfig) -> CheckLine {
     let item = format!("control plane {}", config.control.endpoint);
+    let id = &config.control.access_key_id;
     let problem = match ControlClient::new(&config.control, config.access_key_secret.clone()) {
         Err(e @ ClientError::Insecure(_)) => Some(format!("{e} in {}", config.path.display())),
         Err(e) => Some(e.to_string()),
@@ -37,13 +41,19 @@ pub async fn check_control_plane(config: &GatewayConfig) -> CheckLine {
             .call::<serde_json::Value>("DescribeRegions", &[], Duration::ZERO)
             .await
         {
-            Ok(_) => None,
+            Err(ClientError::Api { code, .. }) if code == "Forbidden.GatewayKey" => None,
+            Ok(_) => Some(format!(
+                "AccessKeyId {id} is a user key; the agent needs a gateway key \
+                 (dbs-control access-key create --gateway IDENTIFIER)"
+            )),
+            Err(ClientError::Api { code, .. }) if code == "InvalidAccessKeyId.Inactive" => {
+                Some(format!("AccessKeyId {id} is disabled there ({code})"))
+            }
             Err(ClientError::Api { code, message, .. })
                 if code.starts_with("InvalidAccessKeyId") =>
             {
                 Some(format!(
-                    "AccessKeyId {} is not known there ({code}: {message})",
-                    config.control.access_key_id
+                    "AccessKeyId {id} is not known there ({code}: {message})"
                 ))
             }
             Err(ClientError::Api { code, .. }) if code == "SignatureDoesNotMatch" => {
