@@ -5,8 +5,8 @@ table of what came out. Run it through bench/fault-suite.sh, which starts the
 FTP and S3 servers; it needs root (tmpfs mounts).
 
 Cases:
-  agent-kill    20 sets over local, FTP and MinIO; the agent is SIGKILLed at
-                random points and restarted until every set has ended
+  agent-kill    20 sets over local, FTP and MinIO; the agent is SIGKILLed
+                every 3 to 8 s and restarted until every set has ended
   control-down  dbs-control SIGKILLed mid-download, down for DOWN_SECS (120)
   target-full   a local root on a small tmpfs: one set fits, one does not
   nas-unmounted the NAS root (a tmpfs) unmounted mid-download
@@ -15,8 +15,11 @@ Cases:
 
 Columns: tried; finished with equal checksums; failed (their codes); ran
 more than once (a task started twice in one agent process, or finished
-twice); partials left (files at the targets other than the finished sets);
-orphaned multipart uploads (s3s-fs staging files); reports lost (a task the
+twice); partials left (files at the targets other than the finished sets,
+and apart from the partials of sets that did not finish, which are kept to
+resume from when the set is queued again);
+orphaned multipart uploads (s3s-fs staging files: those of sets that did
+not finish are kept to resume too); reports lost (a task the
 agent ended that dbs-control does not show ended, or never ended).
 """
 
@@ -163,8 +166,14 @@ class Case:
         finishes = Counter(t for _, m, t in events if m == "task finished")
         ran_twice = len({t for (_, t), n in starts.items() if n > 1} | {t for t, n in finishes.items() if n > 1})
         finals = {path for _, _, path in self.sets}
-        partials = [p for root in roots if root.exists() for p in root.rglob("*")
-                    if p.is_file() and p not in finals]
+        failed_names = {path.name for _, added, path in self.sets
+                        if statuses.get(added["BackupSetId"], {}).get("BackupSetDownloadStatus") != "finish"}
+        leftovers = [p for root in roots if root.exists() for p in root.rglob("*")
+                     if p.is_file() and p not in finals]
+        # A set that did not finish keeps its partial, to resume from when it
+        # is queued again; anything else left is a stray.
+        kept = [p for p in leftovers if any(p.name.endswith(n) for n in failed_names)]
+        partials = [p for p in leftovers if p not in kept]
         orphans = [p for p in s3_data.rglob(".upload*")] if s3_data else []
         ended_by_agent = {t for _, m, t in events if m in ("task finished", "task failed")}
         ended_tasks = {s.get("TaskId") for s in statuses.values()
@@ -174,7 +183,8 @@ class Case:
         return {
             "case": self.name, "tried": len(self.sets), "finished equal": finished,
             "failed": f"{failed} {dict(codes) if codes else ''}".strip(), "ran twice": ran_twice,
-            "partials left": len(partials), "orphaned uploads": len(orphans), "reports lost": lost,
+            "partials left": f"{len(partials)} (+{len(kept)} kept to resume)" if kept else len(partials),
+            "orphaned uploads": len(orphans), "reports lost": lost,
             "partial files": [str(p) for p in partials][:5],
         }
 
@@ -210,7 +220,7 @@ def agent_kill(run):
     kills = 0
     deadline = time.monotonic() + 600
     while not case.all_ended() and time.monotonic() < deadline and kills < 40:
-        time.sleep(RNG.uniform(1.0, 4.0))
+        time.sleep(RNG.uniform(3.0, 8.0))
         restart_agent(case)
         kills += 1
     case.wait(300)

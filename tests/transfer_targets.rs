@@ -181,6 +181,27 @@ async fn a_mounted_nas_root_receives_the_set() {
     );
 }
 
+#[tokio::test]
+async fn a_nas_unmounted_during_the_download_fails_the_set_instead_of_finishing_it() {
+    let share = Tmpfs::mount("8m");
+    let nas = NasTarget::new(share.path());
+    let path = RelPath::parse("BackupSetName", "dl/plan1/full/set.xb").unwrap();
+    let mut writer = nas.open(&path, 6).await.unwrap();
+    writer.write(Bytes::from_static(b"abc")).await.unwrap();
+    // A lazy unmount leaves the open partial writable on the detached share.
+    let status = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(share.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    writer.write(Bytes::from_static(b"def")).await.unwrap();
+    let err = writer.commit().await.unwrap_err();
+    assert_eq!(err.code(), "Target.NotMounted");
+    // Nothing landed on the host's own disk under the root either.
+    assert!(files_under(share.path()).is_empty());
+}
+
 /// Changes one field of a good task.
 type Spoil = fn(&mut DownloadTask);
 

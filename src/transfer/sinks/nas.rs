@@ -5,14 +5,20 @@
 //! own disk; writing there would fill that disk. So [`NasTarget::check`] and
 //! [`NasTarget::open`] refuse with [`SinkError::NotMounted`] unless the root
 //! is on a different device than its parent, or is listed as a mount point
-//! in `/proc/self/mountinfo` (a bind mount of the same device).
+//! in `/proc/self/mountinfo` (a bind mount of the same device). The check
+//! is made again before a set is committed: a share unmounted during the
+//! download (`umount -l` leaves open files writable on the detached share)
+//! fails the set with `Target.NotMounted` instead of reporting it done.
 
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::MetadataExt;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use super::local::LocalTarget;
-use super::{SinkError, SinkWriter, Target};
+use super::{ByteStream, SinkError, SinkWriter, Target};
 use crate::transfer::path::RelPath;
 
 /// A NAS target rooted at a mount point.
@@ -34,18 +40,9 @@ impl NasTarget {
         self.inner.root()
     }
 
-    async fn ensure_mounted(&self) -> Result<(), SinkError> {
-        let root = self.root().to_path_buf();
-        let mounted = tokio::task::spawn_blocking(move || is_mount_point(&root))
-            .await
-            .unwrap_or(false);
-        if mounted {
-            Ok(())
-        } else {
-            Err(SinkError::NotMounted {
-                root: self.root().display().to_string(),
-            })
-        }
+    /// The device of the mounted root, or `NotMounted`.
+    async fn ensure_mounted(&self) -> Result<u64, SinkError> {
+        mounted_device(self.root()).await
     }
 }
 
@@ -61,7 +58,7 @@ impl Target for NasTarget {
 
     async fn check(&self) -> Result<(), SinkError> {
         self.inner.check().await?;
-        self.ensure_mounted().await
+        self.ensure_mounted().await.map(|_| ())
     }
 
     async fn free_space(&self) -> Result<Option<u64>, SinkError> {
@@ -74,8 +71,72 @@ impl Target for NasTarget {
         path: &RelPath,
         expected_size: u64,
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
-        self.ensure_mounted().await?;
-        self.inner.open(path, expected_size).await
+        let device = self.ensure_mounted().await?;
+        Ok(Box::new(NasWriter {
+            inner: self.inner.open(path, expected_size).await?,
+            root: self.root().to_path_buf(),
+            device,
+        }))
+    }
+}
+
+/// The device of `root` when it is a mount point, else `NotMounted`.
+async fn mounted_device(root: &Path) -> Result<u64, SinkError> {
+    let owned = root.to_path_buf();
+    let device = tokio::task::spawn_blocking(move || {
+        is_mount_point(&owned)
+            .then(|| std::fs::metadata(&owned).ok().map(|m| m.dev()))
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten();
+    device.ok_or_else(|| SinkError::NotMounted {
+        root: root.display().to_string(),
+    })
+}
+
+/// A local writer whose commit first checks that the share it was opened
+/// on is still mounted at the root.
+struct NasWriter {
+    inner: Box<dyn SinkWriter>,
+    root: PathBuf,
+    device: u64,
+}
+
+#[async_trait]
+impl SinkWriter for NasWriter {
+    fn offset(&self) -> u64 {
+        self.inner.offset()
+    }
+
+    async fn read_back(&mut self) -> Result<Option<ByteStream>, SinkError> {
+        self.inner.read_back().await
+    }
+
+    async fn restart(&mut self) -> Result<(), SinkError> {
+        self.inner.restart().await
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> Result<(), SinkError> {
+        self.inner.write(chunk).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), SinkError> {
+        match mounted_device(&self.root).await {
+            Ok(device) if device == self.device => self.inner.commit().await,
+            _ => {
+                // The partial is on the share that went away: nothing to keep.
+                let _ = self.inner.abort(false).await;
+                Err(SinkError::NotMounted {
+                    root: self.root.display().to_string(),
+                })
+            }
+        }
+    }
+
+    async fn abort(self: Box<Self>, keep_partial: bool) -> Result<(), SinkError> {
+        self.inner.abort(keep_partial).await
     }
 }
 
