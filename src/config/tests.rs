@@ -1,3 +1,5 @@
+//! Loading gateway.toml: good files, every kind of problem, secrets.
+
 use std::io::Write;
 
 use super::*;
