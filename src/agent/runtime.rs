@@ -6,7 +6,7 @@
 //!   a slot) renews those tasks' leases, so it beats at least three times
 //!   per lease while tasks are in flight;
 //! - the poll loop long-polls for tasks while a slot is free, asking for no
-//!   more than it can start (see [`Slots`]) and taking no more than it asked
+//!   more than it can start (see `Slots`) and taking no more than it asked
 //!   for, ignores a second offer of a task it already holds, and spawns a
 //!   worker per task;
 //! - each worker runs its task and reports, retrying the report while the
