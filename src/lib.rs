@@ -11,11 +11,9 @@
 //!   backup-set catalog and signed set URLs.
 //! - [`discovery`]: the `[[databases]]` entries and the MySQL, MSSQL and
 //!   Redis listers behind one trait.
-//! - [`transfer`]: the download pipeline and the sinks (local, nas, ftp, minio).
-//! - [`logging`], [`shutdown`]: what both binaries share at startup.
-//! - [`transfer`]: backup-set downloads: HTTP range source, checksum,
+//! - [`transfer`]: backup-set downloads: HTTP range source, CRC64 checksum,
 //!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
-//! - [`discovery`]: lists the databases of a local MySQL, MSSQL or Redis endpoint.
+//! - [`logging`], [`shutdown`]: what both binaries share at startup.
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
 

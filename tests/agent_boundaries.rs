@@ -1,8 +1,9 @@
 //! What the control plane cannot make the agent do, with real dbs-control
 //! and dbs-gateway processes: connect to a Redis endpoint the operator did
 //! not list, fetch a set from another port of the control plane's host,
-//! read an answer of any size; and an agent configured with a plain
-//! `http://` endpoint that is not loopback refuses to run.
+//! read an answer of any size, start more tasks than it asked for; and an
+//! agent configured with a plain `http://` endpoint that is not loopback
+//! refuses to run.
 
 mod agent_support;
 
@@ -10,7 +11,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_support::*;
@@ -177,6 +178,162 @@ fn an_oversized_answer_is_refused_without_reading_it_whole() {
     // The answer was 64 MiB; the agent hung up soon after 4 MiB.
     let sent = written.load(Ordering::Relaxed);
     assert!(sent < 32 << 20, "{sent} bytes of the answer were taken");
+}
+
+/// What the greedy control plane saw.
+#[derive(Default)]
+struct Seen {
+    /// `MaxTasks` of each poll.
+    polls: Vec<usize>,
+    /// `TaskId` of each report.
+    reports: Vec<u64>,
+    /// `RunningTasks` of each heartbeat.
+    running: Vec<Vec<u64>>,
+}
+
+/// One request's form parameters (the body read to its Content-Length).
+fn read_form(stream: &mut std::net::TcpStream) -> Option<Vec<(String, String)>> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&request[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                let body = &request[end + 4..end + 4 + length];
+                return Some(form_urlencoded::parse(body).into_owned().collect());
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Serves the gateway actions by hand and answers the first poll with
+/// `extra` more tasks than asked for: get-DB-list tasks for a Redis
+/// endpoint without an entry (each ends at once, refused), ids from 101.
+/// Later polls wait a second and lease nothing.
+fn greedy_server(seen: Arc<Mutex<Seen>>, extra: usize, redis_port: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let Some(form) = read_form(&mut stream) else {
+                    return;
+                };
+                let param = |name: &str| {
+                    form.iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let body = match param("Action").as_str() {
+                    "GatewayHeartbeat" => {
+                        let running = serde_json::from_str(&param("RunningTasks")).unwrap();
+                        seen.lock().unwrap().running.push(running);
+                        r#"{"RequestId":"r","BackupGatewayId":"1","BackupGatewayStatus":"ONLINE","HeartbeatIntervalSeconds":1,"PollWaitSeconds":25}"#.to_string()
+                    }
+                    "GatewayPollTasks" => {
+                        let asked: usize = param("MaxTasks").parse().unwrap();
+                        let first = {
+                            let mut seen = seen.lock().unwrap();
+                            seen.polls.push(asked);
+                            seen.polls.len() == 1
+                        };
+                        let count = if first { asked + extra } else { 0 };
+                        if !first {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                        let tasks: Vec<serde_json::Value> = (0..count)
+                            .map(|i| {
+                                serde_json::json!({
+                                    "TaskId": 101 + i as u64,
+                                    "Attempt": 1,
+                                    "LeaseSeconds": 30,
+                                    "Spec": {
+                                        "Kind": "GetDBList",
+                                        "DatabaseType": "Redis",
+                                        "SourceEndpointIP": "127.0.0.1",
+                                        "SourceEndpointPort": redis_port,
+                                    },
+                                })
+                            })
+                            .collect();
+                        serde_json::json!({"RequestId": "r", "Tasks": tasks}).to_string()
+                    }
+                    "GatewayReportTask" => {
+                        let task_id = param("TaskId").parse().unwrap();
+                        seen.lock().unwrap().reports.push(task_id);
+                        r#"{"RequestId":"r","LeaseSeconds":30}"#.to_string()
+                    }
+                    other => panic!("unexpected action {other}"),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn tasks_beyond_those_asked_for_are_left_to_their_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (listener, redis_port) = silent_listener();
+    let extra = 3;
+    let port = greedy_server(seen.clone(), extra, redis_port);
+    let key = Key {
+        id: "LTAItest".into(),
+        secret: "secret".into(),
+    };
+    let mut gateway = Gateway::configure(dir.path(), &format!("http://127.0.0.1:{port}"), &key, "");
+    gateway.restart();
+    // The tasks taken end and are reported; then the agent polls on twice.
+    let asked = wait_for(
+        "the taken tasks' reports and two more polls",
+        Duration::from_secs(60),
+        || {
+            let seen = seen.lock().unwrap();
+            let asked = *seen.polls.first()?;
+            (seen.reports.len() >= asked && seen.polls.len() >= 3).then_some(asked)
+        },
+    );
+    gateway.kill();
+    let seen = seen.lock().unwrap();
+    assert!(asked >= 1, "{asked}");
+    let taken: Vec<u64> = (101..101 + asked as u64).collect();
+    let mut reported = seen.reports.clone();
+    reported.sort();
+    reported.dedup();
+    assert_eq!(reported, taken, "only the tasks asked for run");
+    let surplus: Vec<u64> = (101 + asked as u64..101 + (asked + extra) as u64).collect();
+    for running in &seen.running {
+        assert!(
+            running.iter().all(|id| !surplus.contains(id)),
+            "a surplus task's lease was renewed: {running:?}"
+        );
+    }
+    let log = gateway.log_text();
+    assert!(
+        log.contains("the control plane offered more tasks than asked for"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("{surplus:?}")), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert_never_accepted(&listener);
 }
 
 fn check(config: &std::path::Path) -> String {

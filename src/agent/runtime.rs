@@ -6,8 +6,9 @@
 //!   a slot) renews those tasks' leases, so it beats at least three times
 //!   per lease while tasks are in flight;
 //! - the poll loop long-polls for tasks while a slot is free, asking for no
-//!   more than it can start (see [`Slots`]), ignores a second offer of a
-//!   task it already holds, and spawns a worker per task;
+//!   more than it can start (see `Slots`) and taking no more than it asked
+//!   for, ignores a second offer of a task it already holds, and spawns a
+//!   worker per task;
 //! - each worker runs its task and reports, retrying the report while the
 //!   control plane is away.
 //!
@@ -391,8 +392,20 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
             answer = shared.client.call::<PollResponse>(gateway::POLL_TASKS, &params, wait) => answer,
         };
         match answer {
-            Ok(poll) => {
+            Ok(mut poll) => {
                 backoff.reset();
+                // More than asked for would not fit the slots: those are
+                // neither run nor renewed, so their leases lapse and the
+                // control plane offers them again.
+                let surplus = poll.tasks.split_off(free.min(poll.tasks.len()));
+                if !surplus.is_empty() {
+                    let left: Vec<u64> = surplus.iter().map(|t| t.task_id).collect();
+                    warn!(
+                        asked = free,
+                        ?left,
+                        "the control plane offered more tasks than asked for; the rest are left to their leases"
+                    );
+                }
                 for task in poll.tasks {
                     start_task(shared, workers, shutdown, task);
                 }

@@ -2,10 +2,11 @@
 //! `DBS_GATEWAY__SECTION__KEY` environment variables.
 //!
 //! Loading happens in two steps: [`RawConfig`] is the file as written (serde,
-//! unknown keys refused), then [`GatewayConfig::load`] validates it and
-//! resolves secrets from `*_file` paths, reporting every problem at once as
-//! `FILE: key: what is wrong`.
+//! every unknown or mistyped key noted), then [`GatewayConfig::load`]
+//! validates its values and resolves secrets from `*_file` paths, reporting
+//! every problem of both steps at once as `FILE: key: what is wrong`.
 
+mod scan;
 mod schema;
 mod secret;
 
@@ -58,8 +59,8 @@ impl GatewayConfig {
                 .map(|p| format!("{file}: {p}"))
                 .collect(),
         };
-        let raw = RawConfig::read(path).map_err(|e| fail(vec![e]))?;
-        let mut problems = raw.validate();
+        let (raw, mut problems) = RawConfig::read(path).map_err(fail)?;
+        problems.extend(raw.validate());
         let access_key_secret = match resolve_secret(
             "control.access_key_secret",
             raw.control.access_key_secret.as_ref(),

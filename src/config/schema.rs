@@ -131,11 +131,12 @@ pub enum LogFormat {
 }
 
 impl RawConfig {
-    /// Reads the file with environment overrides; the error is one line
-    /// naming the key when serde can tell it.
-    pub fn read(path: &Path) -> Result<Self, String> {
+    /// Reads the file with environment overrides. `Ok` holds the config
+    /// read without the keys serde refused, and one problem per such key;
+    /// `Err` holds every problem found when no config could be built.
+    pub fn read(path: &Path) -> Result<(Self, Vec<String>), Vec<String>> {
         if !path.exists() {
-            return Err("file not found".into());
+            return Err(vec!["file not found".into()]);
         }
         let settings = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -145,10 +146,8 @@ impl RawConfig {
                     .separator("__"),
             )
             .build()
-            .map_err(|e| e.to_string())?;
-        settings
-            .try_deserialize()
-            .map_err(|e| explain(&e.to_string()))
+            .map_err(|e| vec![e.to_string()])?;
+        super::scan::deserialize(settings.cache)
     }
 
     /// Every problem of values serde accepted.
@@ -189,18 +188,4 @@ impl RawConfig {
         problems.extend(self.targets.validate());
         problems
     }
-}
-
-/// Rewrites the config crate's messages as `section.key: what is wrong`.
-fn explain(message: &str) -> String {
-    let Some((body, rest)) = message.split_once(" for key `") else {
-        return message.to_string();
-    };
-    let key = rest.split('`').next().unwrap_or_default();
-    if let Some(rest) = body.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once("`, expected ") {
-            return format!("{key}.{field}: unknown key (expected {expected})");
-        }
-    }
-    format!("{key}: {body}")
 }

@@ -1,3 +1,5 @@
+//! Loading gateway.toml: good files, every kind of problem, secrets.
+
 use std::io::Write;
 
 use super::*;
@@ -106,4 +108,71 @@ fn database_entries_are_read_and_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("databases[0].user"), "{err}");
+}
+
+#[test]
+fn every_unknown_key_and_bad_value_is_reported_in_one_run() {
+    let text = format!(
+        "{}\n[transfer]\nmax_concurent = 3\n",
+        GOOD.replace("endpoint = \"http://127.0.0.1:8080\"", "endpont = \"x\"")
+            .replace("state_dir = \"/tmp/dbs\"", "state_dir = \"relative\"")
+            .replace(
+                "[control]",
+                "[control]\nendpoint = \"http://127.0.0.1:8080\""
+            )
+    );
+    let file = write(&text);
+    let err = GatewayConfig::load(file.path()).unwrap_err();
+    let name = file.path().display().to_string();
+    assert_eq!(err.problems.len(), 3, "{err}");
+    for line in &err.problems {
+        assert!(line.starts_with(&format!("{name}: ")), "{err}");
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(": control.endpont: unknown key (expected one of `endpoint`"),
+        "{err}"
+    );
+    assert!(
+        text.contains(": transfer.max_concurent: unknown key (expected one of `max_concurrent`"),
+        "{err}"
+    );
+    assert!(
+        text.contains(": gateway.state_dir: must be an absolute path"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_at_every_depth_and_wrong_types_are_all_reported() {
+    let text = format!(
+        "colour = 1\n{GOOD}\n[log]\nformat = \"xml\"\n[[databases]]\ntype = \"mysql\"\nhots = \"h\"\nhost = \"127.0.0.1\"\n[transfer]\nmax_retries = \"many\"\n"
+    );
+    let err = GatewayConfig::load(write(&text).path()).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.problems.len(), 5, "{err}");
+    assert!(
+        text.contains(": colour: unknown key (expected one of `gateway`"),
+        "{err}"
+    );
+    assert!(text.contains(": databases[0].hots: unknown key"), "{err}");
+    assert!(
+        text.contains(": log.format: enum LogFormat does not have variant constructor xml"),
+        "{err}"
+    );
+    assert!(
+        text.contains(": transfer.max_retries: invalid type"),
+        "{err}"
+    );
+    // With the refused keys left out, the values are checked too.
+    assert!(text.contains(": databases[0].user: required"), "{err}");
+}
+
+#[test]
+fn a_missing_key_is_named() {
+    let text = GOOD.replace("access_key_id = \"AK\"", "");
+    let err = GatewayConfig::load(write(&text).path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(": control.access_key_id: missing"), "{err}");
 }

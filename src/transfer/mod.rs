@@ -8,7 +8,7 @@
 //! - [`throttle`]: the shared bandwidth limit.
 //! - [`progress`]: progress reports at a fixed interval.
 //! - [`sinks`]: the [`sinks::Target`] / [`sinks::SinkWriter`] interface and the
-//!   `local` and `nas` targets.
+//!   `local`, `nas`, `ftp` and `minio` targets.
 //! - [`pipeline`]: one download, resumed, retried, verified, committed.
 //! - [`downloader`]: what the agent holds: targets, limits, HTTP client.
 //! - [`config`]: `[transfer]` and `[targets.*]` of gateway.toml.

@@ -11,11 +11,12 @@
 //! ## Contract
 //!
 //! - `open(path, expected_size)` finds any partial left by an earlier attempt
-//!   at `path` (named by `RelPath::partial`) and resumes it: [`SinkWriter::offset`] says how many bytes are
-//!   already there. A partial longer than `expected_size` is discarded
-//!   (offset 0). Opening never touches a committed object at the final name.
-//! - On resume the pipeline needs the SHA-256 of the whole set, so it asks
-//!   [`SinkWriter::read_back`] for the bytes already written. A target that
+//!   at `path` (named by `RelPath::partial`) and resumes it:
+//!   [`SinkWriter::offset`] says how many bytes are already there. A partial
+//!   longer than `expected_size` is discarded (offset 0). Opening never
+//!   touches a committed object at the final name.
+//! - On resume the pipeline needs the checksum (CRC64) of the whole set, so
+//!   it asks [`SinkWriter::read_back`] for the bytes already written. A target that
 //!   cannot read them back cheaply returns `Ok(None)`; the pipeline then calls
 //!   [`SinkWriter::restart`] and downloads from zero. Each target documents its
 //!   choice in docs/targets.md.
@@ -39,7 +40,7 @@ pub mod local;
 mod md5;
 pub mod nas;
 mod writeback;
-// Remote targets (issue 6).
+// Remote targets.
 pub mod credentials;
 pub mod ftp;
 pub mod minio;
