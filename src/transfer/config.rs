@@ -7,7 +7,7 @@
 //! bandwidth_limit_bytes_per_sec = "50MiB"   # or 52428800; 0 = unlimited
 //! allowed_url_hosts = []                    # empty: the control plane's origin
 //! progress_interval_secs = 5
-//! max_retries = 8
+//! max_retries = 20                        # about 10 minutes of outage with the 60 s cap
 //! retry_initial_backoff_ms = 1000
 //! retry_max_backoff_secs = 60
 //! connect_timeout_secs = 15
@@ -46,9 +46,10 @@ pub mod defaults {
     pub fn progress_interval_secs() -> u64 {
         5
     }
-    /// `transfer.max_retries`.
+    /// `transfer.max_retries`: with the 60 s backoff cap, about ten minutes
+    /// of a source (the control plane) that does not answer.
     pub fn max_retries() -> u32 {
-        8
+        20
     }
     /// `transfer.retry_initial_backoff_ms`.
     pub fn retry_initial_backoff_ms() -> u64 {

@@ -2,7 +2,7 @@
 //! rules, backup sets (their bytes kept under the data dir), and download
 //! records (manual URLs, or agent tasks queued in [`super::tasks`]).
 //!
-//! Tables live in the control plane's SQLite file beside the lead's; this
+//! Tables live in the control plane's SQLite file beside the others; this
 //! module owns only its own tables and reads the `tasks` table to show a
 //! download's live state. Never imports `agent`.
 
