@@ -174,7 +174,11 @@ class Case:
         # is queued again; anything else left is a stray.
         kept = [p for p in leftovers if any(p.name.endswith(n) for n in failed_names)]
         partials = [p for p in leftovers if p not in kept]
-        orphans = [p for p in s3_data.rglob(".upload*")] if s3_data else []
+        uploads = len(list(s3_data.glob(".upload-*.json"))) if s3_data else 0
+        # An unfinished set's upload is kept (its marker names it) to resume.
+        kept_uploads = len([p for p in s3_data.rglob(".dbs-part.*")
+                            if any(p.name.endswith(n) for n in failed_names)]) if s3_data else 0
+        orphans = max(0, uploads - kept_uploads)
         ended_by_agent = {t for _, m, t in events if m in ("task finished", "task failed")}
         ended_tasks = {s.get("TaskId") for s in statuses.values()
                        if s.get("BackupSetDownloadStatus") in ENDED}
@@ -184,7 +188,8 @@ class Case:
             "case": self.name, "tried": len(self.sets), "finished equal": finished,
             "failed": f"{failed} {dict(codes) if codes else ''}".strip(), "ran twice": ran_twice,
             "partials left": f"{len(partials)} (+{len(kept)} kept to resume)" if kept else len(partials),
-            "orphaned uploads": len(orphans), "reports lost": lost,
+            "orphaned uploads": f"{orphans} (+{kept_uploads} kept to resume)" if kept_uploads else orphans,
+            "reports lost": lost,
             "partial files": [str(p) for p in partials][:5],
         }
 
