@@ -45,9 +45,8 @@ DOWN_SECS = int(os.environ.get("DOWN_SECS", "120"))
 WORK = Path(os.environ.get("FAULT_DIR", "/tmp/dbs-fault-suite")) / uuid.uuid4().hex[:8]
 LEASE = "5"
 RNG = random.Random(int(os.environ.get("SEED", "12")))
-# Download statuses of an ended task (a failed one still reads `stop` in the
-# download list).
-ENDED = ("finish", "failed", "stop")
+# Download statuses of an ended task.
+ENDED = ("finish", "failed")
 
 
 def env(name):

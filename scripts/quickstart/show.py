@@ -79,7 +79,7 @@ def wait_download(dbs, plan, root):
         body = dbs.describe_backup_set_download_task_list(
             models.DescribeBackupSetDownloadTaskListRequest(backup_plan_id=plan)).body
         items = body.items.backup_set_download_task_detail if body.items else []
-        if items and items[0].backup_set_download_status in ("finish", "stop"):
+        if items and items[0].backup_set_download_status in ("finish", "failed"):
             break
         time.sleep(0.5)
     else:
