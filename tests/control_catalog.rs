@@ -719,4 +719,27 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     assert_eq!(status, 200);
     let unqueued = add_set(&control.data_dir, "auto", "full", Some("later.xb"), &file);
     assert!(unqueued.get("TaskId").is_none(), "{unqueued}");
+
+    // On again without the optional gateway and folder: the plan's own.
+    let (status, body) = call(
+        &control,
+        "ModifyBackupSetDownloadRules",
+        &[("BackupPlanId", "auto"), ("OpenAutoDownload", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let requeued = add_set(&control.data_dir, "auto", "full", Some("again.xb"), &file);
+    assert_eq!(
+        requeued["BackupGatewayId"].to_string(),
+        gateway,
+        "{requeued}"
+    );
+    let again = list(
+        requeued["BackupSetDownloadTaskId"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+    .await;
+    assert_eq!(again["BackupSetDownloadDir"], "backups/db1", "{again}");
 }

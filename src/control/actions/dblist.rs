@@ -18,7 +18,7 @@ fn check_region(call: &Call, gateway: &gateways::Gateway) -> Result<(), ApiError
         Some(region) if region != gateway.region => Err(ApiError::invalid(
             "SourceEndpointRegion",
             format!(
-                "{region:?} is not the region of backup gateway {} ({})",
+                "backup gateway {} is in region {}",
                 gateway.id, gateway.region
             ),
         )),

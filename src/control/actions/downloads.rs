@@ -32,9 +32,9 @@ fn flag(call: &Call, name: &str) -> Result<bool, ApiError> {
 
 /// ModifyBackupSetDownloadRules: replaces a plan's download rules. Absent
 /// parameters take their defaults (auto download off, location `local`,
-/// formats `Native`). With auto download on, `BackupGatewayId` (a registered
-/// gateway) and `BackupSetDownloadDir` are required; sets the plan already
-/// has are not queued.
+/// formats `Native`), but for `BackupGatewayId` (a registered gateway) and
+/// `BackupSetDownloadDir`, which keep the plan's current values; auto
+/// download on needs both. Sets the plan already has are not queued.
 pub async fn modify_rules(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     let plan = known_plan(plane, call.require("BackupPlanId")?).await?;
     let open = flag(call, "OpenAutoDownload")?;
@@ -53,15 +53,21 @@ pub async fn modify_rules(plane: &ControlPlane, call: &Call) -> Result<Value, Ap
         names::data_format("FullDataFormat", call.get("FullDataFormat")).map_err(|e| e.to_api())?;
     let increment = names::data_format("IncrementDataFormat", call.get("IncrementDataFormat"))
         .map_err(|e| e.to_api())?;
+    // Optional in the SDK: an absent gateway or folder is the plan's
+    // current one; auto download needs both.
     let dir = match call.get("BackupSetDownloadDir") {
         Some(dir) => names::download_dir(dir).map_err(|e| e.to_api())?,
-        None if open => return Err(ApiError::missing("BackupSetDownloadDir")),
-        None => "",
+        None if open && plan.rules.download_dir.is_empty() => {
+            return Err(ApiError::missing("BackupSetDownloadDir"))
+        }
+        None => &plan.rules.download_dir,
     };
     let gateway_id = match call.parse::<i64>("BackupGatewayId")? {
         Some(id) => Some(super::agent::gateway_by_id(plane, id).await?.id),
-        None if open => return Err(ApiError::missing("BackupGatewayId")),
-        None => None,
+        None if open && plan.rules.gateway_id.is_none() => {
+            return Err(ApiError::missing("BackupGatewayId"))
+        }
+        None => plan.rules.gateway_id,
     };
     let rules = plans::Rules {
         open_auto_download: open,
