@@ -14,7 +14,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 from Tea.exceptions import TeaException
 
-from harness import Control, Gateway, binary, tea_client, wait_until
+from harness import Control, Gateway, binary, raw_call, tea_client, wait_until
 
 REGION = "cn-hangzhou"
 
@@ -196,6 +196,11 @@ def test_node_cidrs_come_from_the_address_the_control_plane_is_reached_at(tmp_pa
 
 @pytest.mark.parametrize("action", ["DescribeBackupPlanList", "DescribeJobErrorCode", "DescribeNodeCidrList"])
 def test_the_new_actions_are_public_ones(control, action):
+    # A user key reaches the action (no task 999999: its own refusal, not an unknown action).
+    try:
+        assert raw_call(control, action, Region=REGION, TaskId="999999")["Success"] is True
+    except TeaException as refused:
+        assert (action, refused.code) == ("DescribeJobErrorCode", "Task.NotFound")
     with pytest.raises(ServerException) as refused:
-        as_gateway(control, action, Region=REGION, TaskId="1")
+        as_gateway(control, action, Region=REGION, TaskId="999999")
     assert refused.value.get_error_code() == "Forbidden.GatewayKey"
