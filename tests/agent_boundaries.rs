@@ -93,7 +93,11 @@ fn a_set_url_on_another_port_of_the_control_plane_host_is_refused() {
     control.auto_download("plan1", &gateway_id);
     control.add_set(dir.path(), "plan1", "x.xb", &content(1 << 16, 1));
     let ended = control.wait_ended("plan1", 1, Duration::from_secs(60));
-    assert_eq!(ended[0]["BackupSetDownloadStatus"], "stop", "{}", ended[0]);
+    assert_eq!(
+        ended[0]["BackupSetDownloadStatus"], "failed",
+        "{}",
+        ended[0]
+    );
     assert_eq!(
         ended[0]["ErrCode"], "Task.UrlHostNotAllowed",
         "{}",

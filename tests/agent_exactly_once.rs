@@ -203,7 +203,7 @@ fn a_download_given_up_leaves_its_partial_for_the_set_queued_again() {
         );
         std::thread::sleep(Duration::from_millis(2200));
         let items = control.downloads(PLAN)?;
-        (items[0]["BackupSetDownloadStatus"] == "stop").then(|| items[0].clone())
+        (items[0]["BackupSetDownloadStatus"] == "failed").then(|| items[0].clone())
     });
     assert_eq!(given_up["ErrCode"], "Task.LeaseExpired", "{given_up}");
     // The same set queued again (added again under its name): the new task

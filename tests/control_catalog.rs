@@ -124,6 +124,9 @@ async fn manual_url(control: &ControlProcess, plan: &str, set_id: &str) -> Strin
     let item = &list["Items"]["BackupSetDownloadTaskDetail"][0];
     assert_eq!(item["BackupSetDownloadStatus"], "finish", "{list}");
     assert_eq!(item["BackupSetDownloadWay"], "manual");
+    // A full set's code is its id; a manual download has no target type.
+    assert_eq!(item["BackupSetCode"], set_id);
+    assert!(item.get("BackupSetDownloadTargetType").is_none(), "{item}");
     item["BackupSetDownloadInternetUrl"]
         .as_str()
         .unwrap()
@@ -325,10 +328,22 @@ async fn lists_page_newest_first_and_keep_kinds_apart() {
     )
     .await;
     assert_eq!(incs["TotalElements"], 1);
+    // As the documents show increments: the file name as BackupSetId, the
+    // id CreateIncrementBackupSetDownload takes as BackupSetJobId.
     let item = &incs["Items"]["IncrementBackupFile"][0];
-    assert_eq!(item["BackupSetId"], inc["BackupSetId"]);
+    assert_eq!(item["BackupSetId"], "mysql-bin.000054");
     assert_eq!(item["BackupSetJobId"], inc["BackupSetId"]);
-    assert_eq!(item["BackupSetName"], "mysql-bin.000054");
+    assert_eq!(item["BackupStatus"], "COMPLETED");
+    let (status, created) = call(
+        &control,
+        "CreateIncrementBackupSetDownload",
+        &[
+            ("BackupSetId", item["BackupSetJobId"].as_str().unwrap()),
+            ("BackupSetName", item["BackupSetId"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
 
     for (params, status, code) in [
         (vec![], 400, "MissingParameter.BackupPlanId"),
@@ -589,6 +604,8 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     assert_eq!(queued["BackupSetDownloadWay"], "auto");
     assert_eq!(queued["BackupSetJobType"], "cbs_backup_sub_cont");
     assert_eq!(queued["BackupSetDownloadTargetType"], "agent");
+    // An increment's code is its file name.
+    assert_eq!(queued["BackupSetCode"], "mysql-bin.000054");
     assert_eq!(queued["BackupSetDownloadDir"], "backups/db1");
     assert_eq!(queued["BackupSetDataSize"], 5000);
     assert_eq!(queued["BackupGatewayId"].to_string(), gateway);
@@ -602,6 +619,22 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
         all["TotalElements"], 1,
         "only the new set is downloaded: {all}"
     );
+    // An id that is not one of ours names no download: an empty page.
+    for params in [
+        vec![("BackupSetDownloadTaskId", "dbstooi01exxxx")],
+        vec![
+            ("BackupPlanId", "auto"),
+            ("BackupSetDownloadTaskId", "dbstooi01exxxx"),
+        ],
+    ] {
+        let (status, none) = call(&control, "DescribeBackupSetDownloadTaskList", &params).await;
+        assert_eq!(status, 200, "{params:?}: {none}");
+        assert_eq!(none["TotalElements"], 0, "{none}");
+        assert_eq!(
+            none["Items"]["BackupSetDownloadTaskDetail"],
+            serde_json::json!([])
+        );
+    }
 
     // The gateway leases it: a URL on this server, the size and checksum.
     let (_, polled) = control
@@ -671,7 +704,7 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     )
     .await;
     let failed = list(download_id).await;
-    assert_eq!(failed["BackupSetDownloadStatus"], "stop");
+    assert_eq!(failed["BackupSetDownloadStatus"], "failed");
     assert_eq!(failed["ErrMessage"], "checksum differs");
     assert_eq!(failed["ErrCode"], "Transfer.ChecksumMismatch");
     assert!(failed["BackupSetDownloadFinishTime"].as_i64().unwrap() > 0);
@@ -686,4 +719,27 @@ async fn auto_download_queues_new_sets_only_and_shows_task_progress() {
     assert_eq!(status, 200);
     let unqueued = add_set(&control.data_dir, "auto", "full", Some("later.xb"), &file);
     assert!(unqueued.get("TaskId").is_none(), "{unqueued}");
+
+    // On again without the optional gateway and folder: the plan's own.
+    let (status, body) = call(
+        &control,
+        "ModifyBackupSetDownloadRules",
+        &[("BackupPlanId", "auto"), ("OpenAutoDownload", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let requeued = add_set(&control.data_dir, "auto", "full", Some("again.xb"), &file);
+    assert_eq!(
+        requeued["BackupGatewayId"].to_string(),
+        gateway,
+        "{requeued}"
+    );
+    let again = list(
+        requeued["BackupSetDownloadTaskId"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+    .await;
+    assert_eq!(again["BackupSetDownloadDir"], "backups/db1", "{again}");
 }

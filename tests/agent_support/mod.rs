@@ -266,7 +266,7 @@ impl Control {
                     .filter(|d| {
                         matches!(
                             d["BackupSetDownloadStatus"].as_str(),
-                            Some("finish" | "stop")
+                            Some("finish" | "failed")
                         )
                     })
                     .collect();

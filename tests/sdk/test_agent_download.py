@@ -83,7 +83,7 @@ def downloads(dbs, plan=PLAN):
 def ended(dbs, count, plan=PLAN, timeout=90):
     def check():
         items = downloads(dbs, plan)
-        done = [d for d in items if d.backup_set_download_status in ("finish", "stop")]
+        done = [d for d in items if d.backup_set_download_status in ("finish", "failed")]
         return done if len(done) == count else None
     return wait_until(check, f"{count} downloads of {plan} to end", timeout=timeout)
 
@@ -166,7 +166,7 @@ def test_corrupt_bytes_fail_with_their_code_and_leave_nothing(tmp_path):
         stored[0].write_bytes(bytes(data))
         gateway.start()
         [done] = ended(dbs, 1)
-        assert done.backup_set_download_status == "stop"
+        assert done.backup_set_download_status == "failed"
         [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",
                           BackupPlanId=PLAN)["Items"]["BackupSetDownloadTaskDetail"]
         assert item["ErrCode"] == "Transfer.ChecksumMismatch", item
@@ -187,7 +187,7 @@ def test_an_unmounted_nas_root_is_refused(tmp_path):
         auto_download(control, dbs, gw, "nas")
         add_set(control, tmp_path, PLAN, "full", content(64 << 10, "nas"), "x.xb")
         [done] = ended(dbs, 1)
-        assert done.backup_set_download_status == "stop"
+        assert done.backup_set_download_status == "failed"
         [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",
                           BackupPlanId=PLAN)["Items"]["BackupSetDownloadTaskDetail"]
         assert item["ErrCode"] == "Target.NotMounted", item
@@ -204,7 +204,7 @@ def test_a_full_disk_fails_clearly_with_no_file_at_the_final_name(tmp_path, moun
         auto_download(control, dbs, gw, "local")
         add_set(control, tmp_path, PLAN, "full", content(3 << 20, "full"), "huge.xb")
         [done] = ended(dbs, 1)
-        assert done.backup_set_download_status == "stop"
+        assert done.backup_set_download_status == "failed"
         [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",
                           BackupPlanId=PLAN)["Items"]["BackupSetDownloadTaskDetail"]
         assert item["ErrCode"] == "Target.NoSpace", item

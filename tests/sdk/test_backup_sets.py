@@ -109,6 +109,7 @@ def test_auto_download_of_new_sets_through_the_sdk(tmp_path, control, algorithm)
     assert queued.backup_set_download_way == "auto"
     assert queued.backup_set_job_type == "cbs_backup_sub_cont"
     assert queued.backup_set_download_target_type == "agent"
+    assert queued.backup_set_code == "mysql-bin.000054"  # an increment's code: its file name
     assert queued.backup_set_download_dir == "backups/db1"
     assert queued.backup_set_data_size == 200_000
     assert queued.backup_gateway_id == int(gateway_id)
@@ -144,7 +145,7 @@ def test_auto_download_of_new_sets_through_the_sdk(tmp_path, control, algorithm)
     assert done.backup_set_download_finish_time >= done.backup_set_download_create_time
 
 
-def test_a_failed_download_shows_stop_and_its_error(tmp_path, control):
+def test_a_failed_download_shows_failed_and_its_error(tmp_path, control):
     gateway_id = as_gateway(control, "GatewayHeartbeat", Identifier="db-host-2", Region="cn-hangzhou")["BackupGatewayId"]
     add_set(control, tmp_path, "plan-fail", "full", b"seed", "seed.xb")
     request = ModifyBackupSetDownloadRulesRequest()
@@ -160,7 +161,7 @@ def test_a_failed_download_shows_stop_and_its_error(tmp_path, control):
     body = tea_client(control).describe_backup_set_download_task_list(
         models.DescribeBackupSetDownloadTaskListRequest(backup_plan_id="plan-fail")).body
     [failed] = body.items.backup_set_download_task_detail
-    assert failed.backup_set_download_status == "stop"
+    assert failed.backup_set_download_status == "failed"
     assert failed.err_message == "crc64 of the received bytes differs"
     assert failed.backup_set_job_type == "cbs_backup_sub_full"
 
@@ -174,20 +175,26 @@ def test_manual_downloads_give_a_working_url(tmp_path, control, algorithm):
 
     incs = tea.describe_increment_backup_list(models.DescribeIncrementBackupListRequest(backup_plan_id="plan-man")).body
     [listed] = incs.items.increment_backup_file
-    assert (listed.backup_set_id, listed.backup_size) == (inc["BackupSetId"], 3000)
+    # As the documents list increments: BackupSetId is the file name, BackupSetJobId the
+    # id CreateIncrementBackupSetDownload takes as BackupSetId (and the name as BackupSetName).
+    assert (listed.backup_set_id, listed.backup_set_job_id) == ("mysql-bin.000007", inc["BackupSetId"])
+    assert (listed.backup_size, listed.backup_status) == (3000, "COMPLETED")
 
     full_task = tea.create_full_backup_set_download(models.CreateFullBackupSetDownloadRequest(
         backup_set_id=full["BackupSetId"], backup_set_data_format="Native")).body.backup_set_download_task_id
     inc_task = tea.create_increment_backup_set_download(models.CreateIncrementBackupSetDownloadRequest(
-        backup_set_id=inc["BackupSetId"], backup_set_name=listed.backup_set_job_id)).body.backup_set_download_task_id
+        backup_set_id=listed.backup_set_job_id, backup_set_name=listed.backup_set_id)).body.backup_set_download_task_id
 
-    for task_id, expected, job_type in [(full_task, full_bytes, "cbs_backup_sub_full"),
-                                        (inc_task, inc_bytes, "cbs_backup_sub_cont")]:
+    for task_id, expected, job_type, code in [
+            (full_task, full_bytes, "cbs_backup_sub_full", full["BackupSetId"]),
+            (inc_task, inc_bytes, "cbs_backup_sub_cont", "mysql-bin.000007")]:
         body = tea.describe_backup_set_download_task_list(models.DescribeBackupSetDownloadTaskListRequest(
             backup_plan_id="plan-man", backup_set_download_task_id=task_id)).body
         [item] = body.items.backup_set_download_task_detail
         assert (item.backup_set_download_status, item.backup_set_download_way) == ("finish", "manual")
         assert item.backup_set_job_type == job_type
+        assert item.backup_set_code == code
+        assert item.backup_set_download_target_type is None  # only auto downloads have one
         assert item.backup_set_download_intranet_url == item.backup_set_download_internet_url
         status, headers, data = fetch(item.backup_set_download_internet_url)
         assert status == 200 and data == expected

@@ -17,8 +17,12 @@ use crate::control::ControlPlane;
 /// Page sizes the API accepts.
 const PAGE_SIZES: [usize; 3] = [30, 50, 100];
 
-/// `BackupStatus` of a registered set: its bytes are complete.
+/// `BackupStatus` of a registered full set: its bytes are complete.
 const SET_STATUS: &str = "finish";
+
+/// `BackupStatus` of a registered incremental set, in the words the
+/// documents give increments (`INIT`, `FILLING`, `COMPLETED`, `UNCOMPLETED`).
+const INCREMENT_STATUS: &str = "COMPLETED";
 
 /// `StorageMethod` of every set: kept on dbs-control's disk, ready at once.
 const STORAGE_METHOD: &str = "Standard";
@@ -100,11 +104,19 @@ async fn list(plane: &ControlPlane, call: &Call, kind: SetKind) -> Result<Value,
     Ok(page(items, page_num, page_size, total))
 }
 
+/// A set as its list shows it. An increment is shown as the documents show
+/// one: `BackupSetId` is its file name and `BackupSetJobId` the id that
+/// CreateIncrementBackupSetDownload takes as `BackupSetId` (with the file
+/// name as `BackupSetName`).
 fn set_item(set: &sets::BackupSet, kind: SetKind) -> Value {
+    let (id, status) = match kind {
+        SetKind::Full => (set.id.as_str(), SET_STATUS),
+        SetKind::Increment => (set.name.as_str(), INCREMENT_STATUS),
+    };
     let mut item = json!({
-        "BackupSetId": set.id,
+        "BackupSetId": id,
         "BackupSize": set.size,
-        "BackupStatus": SET_STATUS,
+        "BackupStatus": status,
         "StartTime": set.start_ms,
         "EndTime": set.end_ms,
         "StorageMethod": STORAGE_METHOD,

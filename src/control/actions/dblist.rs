@@ -1,12 +1,30 @@
 //! CreateGetDBListFromAgentTask and GetDBListFromAgent: a user asks a gateway
 //! to list the databases of an endpoint on its host, then fetches the answer.
+//!
+//! `SourceEndpointRegion`, optional in both, must be the gateway's region
+//! when given. GetDBListFromAgent finds the gateway from `TaskId` alone;
+//! `BackupGatewayId`, when given, must be the task's.
 
 use serde_json::{json, Value};
 
 use crate::api::gateway::{self, TaskSpec};
 use crate::api::{bounds, gateway_status, ApiError};
 use crate::control::call::Call;
-use crate::control::{store, tasks, ControlPlane};
+use crate::control::{gateways, store, tasks, ControlPlane};
+
+/// Refuses a `SourceEndpointRegion` other than the gateway's region.
+fn check_region(call: &Call, gateway: &gateways::Gateway) -> Result<(), ApiError> {
+    match call.get("SourceEndpointRegion") {
+        Some(region) if region != gateway.region => Err(ApiError::invalid(
+            "SourceEndpointRegion",
+            format!(
+                "backup gateway {} is in region {}",
+                gateway.id, gateway.region
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// Queues a GetDBList task for an ONLINE gateway; the same ClientToken gives
 /// the same TaskId.
@@ -36,6 +54,7 @@ pub async fn create_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
     let port: u16 = call.parse_required("SourceEndpointPort")?;
     let token = super::client_token(call)?;
     let gateway = super::agent::gateway_by_id(plane, gateway_id).await?;
+    check_region(call, &gateway)?;
     let status = gateway.status(
         store::now_ms(),
         plane.settings.offline_after.as_millis() as i64,
@@ -67,19 +86,26 @@ pub async fn create_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
 /// with `ErrCode: Task.Running`; a failed task's code and message likewise.
 pub async fn get_result(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     let task_id: i64 = call.parse_required("TaskId")?;
-    let gateway_id: i64 = call.parse_required("BackupGatewayId")?;
+    let gateway_id: Option<i64> = call.parse("BackupGatewayId")?;
     let task = plane
         .store
         .call(move |c| tasks::get(c, task_id))
         .await
         .map_err(super::internal)?
-        .filter(|t| t.gateway_id == gateway_id && matches!(t.spec, TaskSpec::GetDbList { .. }))
+        .filter(|t| {
+            !matches!(gateway_id, Some(g) if g != t.gateway_id)
+                && matches!(t.spec, TaskSpec::GetDbList { .. })
+        })
         .ok_or_else(|| {
-            ApiError::not_found(
-                "Task.NotFound",
-                format!("No GetDBList task {task_id} on backup gateway {gateway_id}."),
-            )
+            let on = gateway_id
+                .map(|g| format!(" on backup gateway {g}"))
+                .unwrap_or_default();
+            ApiError::not_found("Task.NotFound", format!("No GetDBList task {task_id}{on}."))
         })?;
+    if call.get("SourceEndpointRegion").is_some() {
+        let gateway = super::agent::gateway_by_id(plane, task.gateway_id).await?;
+        check_region(call, &gateway)?;
+    }
     let empty = json!({ "dbName": [] });
     Ok(match task.state.as_str() {
         "finish" => {

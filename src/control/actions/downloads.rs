@@ -32,9 +32,9 @@ fn flag(call: &Call, name: &str) -> Result<bool, ApiError> {
 
 /// ModifyBackupSetDownloadRules: replaces a plan's download rules. Absent
 /// parameters take their defaults (auto download off, location `local`,
-/// formats `Native`). With auto download on, `BackupGatewayId` (a registered
-/// gateway) and `BackupSetDownloadDir` are required; sets the plan already
-/// has are not queued.
+/// formats `Native`), but for `BackupGatewayId` (a registered gateway) and
+/// `BackupSetDownloadDir`, which keep the plan's current values; auto
+/// download on needs both. Sets the plan already has are not queued.
 pub async fn modify_rules(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     let plan = known_plan(plane, call.require("BackupPlanId")?).await?;
     let open = flag(call, "OpenAutoDownload")?;
@@ -53,15 +53,21 @@ pub async fn modify_rules(plane: &ControlPlane, call: &Call) -> Result<Value, Ap
         names::data_format("FullDataFormat", call.get("FullDataFormat")).map_err(|e| e.to_api())?;
     let increment = names::data_format("IncrementDataFormat", call.get("IncrementDataFormat"))
         .map_err(|e| e.to_api())?;
+    // Optional in the SDK: an absent gateway or folder is the plan's
+    // current one; auto download needs both.
     let dir = match call.get("BackupSetDownloadDir") {
         Some(dir) => names::download_dir(dir).map_err(|e| e.to_api())?,
-        None if open => return Err(ApiError::missing("BackupSetDownloadDir")),
-        None => "",
+        None if open && plan.rules.download_dir.is_empty() => {
+            return Err(ApiError::missing("BackupSetDownloadDir"))
+        }
+        None => &plan.rules.download_dir,
     };
     let gateway_id = match call.parse::<i64>("BackupGatewayId")? {
         Some(id) => Some(super::agent::gateway_by_id(plane, id).await?.id),
-        None if open => return Err(ApiError::missing("BackupGatewayId")),
-        None => None,
+        None if open && plan.rules.gateway_id.is_none() => {
+            return Err(ApiError::missing("BackupGatewayId"))
+        }
+        None => plan.rules.gateway_id,
     };
     let rules = plans::Rules {
         open_auto_download: open,
@@ -141,8 +147,9 @@ pub async fn create_full(plane: &ControlPlane, call: &Call) -> Result<Value, Api
     create_manual(plane, call, SetKind::Full).await
 }
 
-/// CreateIncrementBackupSetDownload: `BackupSetName` is the set's name (as
-/// listed in `BackupSetName`) or its `BackupSetJobId`.
+/// CreateIncrementBackupSetDownload: `BackupSetId` is the set's
+/// `BackupSetJobId` in DescribeIncrementBackupList, and `BackupSetName` its
+/// `BackupSetId` there (the file name), or the job id again.
 pub async fn create_increment(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     create_manual(plane, call, SetKind::Increment).await
 }
@@ -151,14 +158,26 @@ pub async fn create_increment(plane: &ControlPlane, call: &Call) -> Result<Value
 /// by `BackupSetDownloadTaskId`), newest first.
 pub async fn describe_task_list(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     let plan_id = call.get("BackupPlanId").map(str::to_string);
-    let download_id = call.parse::<i64>("BackupSetDownloadTaskId")?;
-    if plan_id.is_none() && download_id.is_none() {
+    let download_param = call.get("BackupSetDownloadTaskId");
+    if plan_id.is_none() && download_param.is_none() {
         return Err(ApiError::missing("BackupPlanId"));
     }
     if let Some(plan_id) = &plan_id {
         known_plan(plane, plan_id).await?;
     }
     let (page_num, page_size) = paging(call)?;
+    // Ids are numbers here: any other id names no download.
+    let download_id = match download_param.map(str::parse::<i64>) {
+        Some(Err(_)) => {
+            return Ok(page(
+                json!({ "BackupSetDownloadTaskDetail": [] }),
+                page_num,
+                page_size,
+                0,
+            ))
+        }
+        given => given.and_then(Result::ok),
+    };
     let base = plane.settings.public_url.clone();
     let now = store::now_ms();
     let (records, total, urls) = plane
@@ -205,6 +224,10 @@ fn download_item(record: &Record, url: Option<String>, now_ms: i64) -> Value {
         "BackupSetDownloadTaskName": set.name,
         "BackupPlanId": set.plan_id,
         "BackupSetId": set.id,
+        "BackupSetCode": match set.kind {
+            SetKind::Full => &set.id,
+            SetKind::Increment => &set.name,
+        },
         "BackupSetDbType": set.db_type,
         "BackupSetDataFormat": record.data_format,
         "BackupSetDataSize": set.size,
@@ -213,7 +236,6 @@ fn download_item(record: &Record, url: Option<String>, now_ms: i64) -> Value {
             SetKind::Increment => "cbs_backup_sub_cont",
         },
         "BackupSetDownloadWay": record.way,
-        "BackupSetDownloadTargetType": record.target_type,
         "BackupSetDownloadStatus": status,
         "BackupSetDownloadCreateTime": record.created_ms,
     });
@@ -221,6 +243,9 @@ fn download_item(record: &Record, url: Option<String>, now_ms: i64) -> Value {
         item["BackupSetDownloadInternetUrl"] = url.clone().into();
         item["BackupSetDownloadIntranetUrl"] = url.into();
         item["BackupSetDownloadFinishTime"] = record.created_ms.into();
+    }
+    if let Some(target_type) = &record.target_type {
+        item["BackupSetDownloadTargetType"] = target_type.clone().into();
     }
     if let Some(gateway_id) = record.gateway_id {
         item["BackupGatewayId"] = gateway_id.into();
@@ -252,13 +277,13 @@ fn progress(record: &Record, task: &downloads::TaskState, status: &str) -> Value
     let total = record.set.size;
     let reported = task.progress.as_ref();
     let field = |name: &str| reported.and_then(|p| p.get(name)).and_then(Value::as_u64);
-    let done = if status == "finish" {
+    let done = if status == downloads::STATUS_FINISH {
         total
     } else {
         field("BytesDone").unwrap_or(0).min(total)
     };
     let percent = if total == 0 {
-        if status == "finish" {
+        if status == downloads::STATUS_FINISH {
             100.0
         } else {
             0.0
@@ -270,6 +295,6 @@ fn progress(record: &Record, task: &downloads::TaskState, status: &str) -> Value
         "BytesDone": done,
         "BytesTotal": total,
         "Percent": percent,
-        "BytesPerSecond": if status == "running" { field("BytesPerSecond").unwrap_or(0) } else { 0 },
+        "BytesPerSecond": if status == downloads::STATUS_RUNNING { field("BytesPerSecond").unwrap_or(0) } else { 0 },
     })
 }

@@ -8,6 +8,9 @@ mod backup_sets;
 mod dblist;
 mod downloads;
 mod gateways;
+mod job_errors;
+mod nodes;
+mod plans;
 mod regions;
 
 use serde_json::Value;
@@ -72,6 +75,9 @@ async fn route(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
         "CreateFullBackupSetDownload" => downloads::create_full(plane, call).await,
         "CreateIncrementBackupSetDownload" => downloads::create_increment(plane, call).await,
         "DescribeBackupSetDownloadTaskList" => downloads::describe_task_list(plane, call).await,
+        "DescribeBackupPlanList" => plans::describe_backup_plan_list(plane, call).await,
+        "DescribeJobErrorCode" => job_errors::describe_job_error_code(plane, call).await,
+        "DescribeNodeCidrList" => nodes::describe_node_cidr_list(plane, call).await,
         gateway::HEARTBEAT => agent::heartbeat(plane, call).await,
         gateway::POLL_TASKS => agent::poll_tasks(plane, call).await,
         gateway::REPORT_TASK => agent::report_task(plane, call).await,

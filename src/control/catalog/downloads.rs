@@ -17,8 +17,6 @@ use super::sets::BackupSet;
 pub const WAY_AUTO: &str = "auto";
 /// `BackupSetDownloadWay` of CreateFull/IncrementBackupSetDownload.
 pub const WAY_MANUAL: &str = "manual";
-/// `BackupSetDownloadTargetType` of a manual download: a URL to fetch.
-pub const TARGET_URL: &str = "url";
 
 /// An auto download just queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +107,7 @@ pub fn create_manual(
             set.plan_id,
             WAY_MANUAL,
             data_format,
-            TARGET_URL,
+            "",
             client_token,
             now_ms
         ],
@@ -128,8 +126,9 @@ pub struct Record {
     pub way: String,
     /// `BackupSetDataFormat`.
     pub data_format: String,
-    /// `agent` or `url`.
-    pub target_type: String,
+    /// `BackupSetDownloadTargetType` of an auto download (`agent`); a
+    /// manual download has none.
+    pub target_type: Option<String>,
     /// Target location of an auto download.
     pub location: Option<String>,
     /// `BackupSetDownloadDir` of an auto download.
@@ -181,12 +180,14 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
         }
         None => None,
     };
+    let way: String = row.get("way")?;
+    let target_type = Some(row.get::<_, String>("target_type")?).filter(|_| way == WAY_AUTO);
     Ok(Record {
         id: row.get("d_id")?,
         set: BackupSet::from_columns(row, "s_id", "s_created_ms")?,
-        way: row.get("way")?,
+        way,
         data_format: row.get("data_format")?,
-        target_type: row.get("target_type")?,
+        target_type,
         location: row.get("location")?,
         dir: row.get("dir")?,
         gateway_id: row.get("gateway_id")?,
@@ -233,26 +234,40 @@ pub fn list(
 
 /// The `BackupSetDownloadStatus` of a download at `now_ms`:
 ///
+/// the words of the API documents (`init`, `warning`, `cached`, `running`,
+/// `failed`, `finish`; `cached` is never used: nothing is converted).
+///
 /// | task state | status |
 /// |---|---|
 /// | (manual download: the bytes are ready) | `finish` |
 /// | `queued`, never leased | `init` |
-/// | `running`, lease lapsed (the agent stopped reporting; offered again) | `schedule` |
+/// | `running`, lease lapsed (the agent stopped reporting; offered again) | `warning` |
 /// | `running` | `running` |
 /// | `finish` | `finish` |
-/// | `failed` | `stop` |
+/// | `failed` | `failed` |
 pub fn status(record: &Record, now_ms: i64) -> &'static str {
     let Some(task) = &record.task else {
-        return "finish";
+        return STATUS_FINISH;
     };
     match task.state.as_str() {
-        "queued" => "init",
-        "running" if task.lease_until_ms.is_some_and(|l| l < now_ms) => "schedule",
-        "running" => "running",
-        "finish" => "finish",
-        _ => "stop",
+        "queued" => STATUS_INIT,
+        "running" if task.lease_until_ms.is_some_and(|l| l < now_ms) => STATUS_WARNING,
+        "running" => STATUS_RUNNING,
+        "finish" => STATUS_FINISH,
+        _ => STATUS_FAILED,
     }
 }
+
+/// `BackupSetDownloadStatus`: queued, not yet taken by the gateway.
+pub const STATUS_INIT: &str = "init";
+/// `BackupSetDownloadStatus`: the gateway stopped reporting; offered again.
+pub const STATUS_WARNING: &str = "warning";
+/// `BackupSetDownloadStatus`: the gateway is downloading.
+pub const STATUS_RUNNING: &str = "running";
+/// `BackupSetDownloadStatus`: failed for good.
+pub const STATUS_FAILED: &str = "failed";
+/// `BackupSetDownloadStatus`: done.
+pub const STATUS_FINISH: &str = "finish";
 
 #[cfg(test)]
 mod tests {
@@ -277,7 +292,7 @@ mod tests {
             },
             way: WAY_AUTO.into(),
             data_format: "Native".into(),
-            target_type: "agent".into(),
+            target_type: Some("agent".into()),
             location: None,
             dir: None,
             gateway_id: None,
@@ -300,8 +315,8 @@ mod tests {
         assert_eq!(status(&record(None), 10), "finish");
         assert_eq!(status(&record(Some(("queued", None))), 10), "init");
         assert_eq!(status(&record(Some(("running", Some(20)))), 10), "running");
-        assert_eq!(status(&record(Some(("running", Some(5)))), 10), "schedule");
+        assert_eq!(status(&record(Some(("running", Some(5)))), 10), "warning");
         assert_eq!(status(&record(Some(("finish", Some(5)))), 10), "finish");
-        assert_eq!(status(&record(Some(("failed", None))), 10), "stop");
+        assert_eq!(status(&record(Some(("failed", None))), 10), "failed");
     }
 }

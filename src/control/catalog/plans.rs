@@ -111,3 +111,56 @@ pub fn set_rules(
     )?;
     Ok(changed == 1)
 }
+
+/// One page of plans, ordered by id, and the total: all of them, or those
+/// whose id is in `ids`.
+pub fn list(
+    conn: &Connection,
+    ids: &[String],
+    page_num: usize,
+    page_size: usize,
+) -> rusqlite::Result<(Vec<Plan>, usize)> {
+    const WHERE: &str = "WHERE ?1 IS NULL OR id IN (SELECT value FROM json_each(?1))";
+    let ids = (!ids.is_empty()).then(|| serde_json::to_string(ids).expect("ids serialize"));
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM backup_plans {WHERE}"),
+        [&ids],
+        |r| r.get(0),
+    )?;
+    let offset = page_num.saturating_mul(page_size).min(i64::MAX as usize) as i64;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT * FROM backup_plans {WHERE} ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(
+        rusqlite::params![ids, page_size as i64, offset],
+        Plan::from_row,
+    )?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::store;
+
+    #[test]
+    fn plans_are_listed_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        store
+            .call_now(|c| {
+                for id in ["c", "a", "b"] {
+                    get_or_create(c, id, "MySQL", 0)?;
+                }
+                let (page, total) = list(c, &[], 0, 2)?;
+                let ids: Vec<&str> = page.iter().map(|p| p.id.as_str()).collect();
+                assert_eq!((ids, total), (vec!["a", "b"], 3));
+                let (page, _) = list(c, &[], 1, 2)?;
+                assert_eq!(page[0].id, "c");
+                let (page, total) = list(c, &["c".into(), "x".into()], 0, 30)?;
+                assert_eq!((page.len(), page[0].id.as_str(), total), (1, "c", 1));
+                Ok(())
+            })
+            .unwrap();
+    }
+}
