@@ -44,7 +44,7 @@ pub async fn modify_rules(plane: &ControlPlane, call: &Call) -> Result<Value, Ap
     if target_type != TARGET_AGENT {
         return Err(ApiError::invalid(
             "BackupSetDownloadTargetType",
-            format!("{target_type:?} is not agent"),
+            "the only target type is agent",
         ));
     }
     let location =
