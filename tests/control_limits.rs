@@ -9,8 +9,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use chrono::Utc;
-use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
 use dbs_gateway::control::keys::{self, Role};
 use serde_json::Value;
 use support::control::ControlProcess;
@@ -39,29 +37,8 @@ fn signed_form_as(
     action: &str,
     params: &[(&str, String)],
 ) -> Vec<(String, String)> {
-    let nonce = uuid::Uuid::new_v4().to_string();
-    let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
-    let mut form: Vec<(String, String)> = [
-        ("Action", action),
-        ("Version", API_VERSION),
-        ("Format", "JSON"),
-        ("AccessKeyId", &key.0),
-        ("SignatureMethod", "HMAC-SHA1"),
-        ("SignatureVersion", "1.0"),
-        ("SignatureNonce", &nonce),
-        ("Timestamp", &timestamp),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    form.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let signature = sign::sign_v1(
-        "POST",
-        form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &key.1,
-    );
-    form.push(("Signature".into(), signature));
-    form
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    support::control::signed_form(key, action, &params)
 }
 
 fn connect(control: &ControlProcess) -> TcpStream {

@@ -115,29 +115,7 @@ impl ControlProcess {
         action: &str,
         params: &[(&str, &str)],
     ) -> (u16, serde_json::Value) {
-        use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
-        let timestamp = chrono::Utc::now().format(TIMESTAMP_FORMAT).to_string();
-        let nonce = uuid::Uuid::new_v4().to_string();
-        let mut form: Vec<(String, String)> = [
-            ("Action", action),
-            ("Version", API_VERSION),
-            ("Format", "JSON"),
-            ("AccessKeyId", &key.0),
-            ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureVersion", "1.0"),
-            ("SignatureNonce", &nonce),
-            ("Timestamp", &timestamp),
-        ]
-        .iter()
-        .chain(params.iter())
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let signature = sign::sign_v1(
-            "POST",
-            form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &key.1,
-        );
-        form.push(("Signature".into(), signature));
+        let form = signed_form(key, action, params);
         let response = reqwest::Client::new()
             .post(&self.endpoint)
             .form(&form)
@@ -152,6 +130,38 @@ impl ControlProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// The form of a v1-signed `action` call made with `key` (id, secret).
+pub fn signed_form(
+    key: &(String, String),
+    action: &str,
+    params: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
+    let timestamp = chrono::Utc::now().format(TIMESTAMP_FORMAT).to_string();
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let mut form: Vec<(String, String)> = [
+        ("Action", action),
+        ("Version", API_VERSION),
+        ("Format", "JSON"),
+        ("AccessKeyId", &key.0),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", &nonce),
+        ("Timestamp", &timestamp),
+    ]
+    .iter()
+    .chain(params.iter())
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = sign::sign_v1(
+        "POST",
+        form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &key.1,
+    );
+    form.push(("Signature".into(), signature));
+    form
 }
 
 impl Drop for ControlProcess {
