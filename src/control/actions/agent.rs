@@ -77,16 +77,17 @@ pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiEr
     }
     let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let now = store::now_ms();
-    let (gateway, known) = plane
+    let gateway = plane
         .store
         .call(move |c| {
-            let known = gateways::by_identifier(c, &hb.identifier)?.is_some();
             let gateway = gateways::record_heartbeat(c, &hb, now)?;
             tasks::renew(c, gateway.id, &running, lease_ms, now)?;
-            Ok((gateway, known))
+            Ok(gateway)
         })
         .await
         .map_err(super::internal)?;
+    // Only the heartbeat that made the row has it created now.
+    let known = gateway.created_ms != now;
     if !known || gateway.stopped {
         tracing::info!(
             access_key_id = %call.caller.access_key_id,
