@@ -5,36 +5,17 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::control::ControlProcess;
+use support::control::{add_set, ControlProcess};
 
 /// A v1-signed call with the user key; answers (HTTP status, JSON body).
 async fn call(control: &ControlProcess, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
     control.call_as(&control.user_key(), action, params).await
-}
-
-/// `dbs-control backup-set add`; the printed JSON.
-fn add_set(data_dir: &Path, plan: &str, kind: &str, name: Option<&str>, file: &Path) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbs-control"));
-    cmd.args(["backup-set", "add", "--data-dir"])
-        .arg(data_dir)
-        .args(["--plan", plan, "--kind", kind]);
-    if let Some(name) = name {
-        cmd.args(["--name", name]);
-    }
-    let out = cmd.arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "backup-set add failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

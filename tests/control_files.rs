@@ -6,7 +6,6 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use support::control::ControlProcess;
 
@@ -30,26 +29,7 @@ fn a_new_data_dir_and_its_store_and_sets_are_private() {
     let data = dir.path().join("data");
     let set = dir.path().join("full.xb");
     std::fs::write(&set, b"backup bytes").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
-        .args([
-            "backup-set",
-            "add",
-            "--plan",
-            "p1",
-            "--kind",
-            "full",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg(&set)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let added = support::control::add_set(&data, "p1", "full", None, &set);
     let id = added["BackupSetId"].as_str().unwrap();
 
     assert_eq!(mode(&data), 0o700);
@@ -65,26 +45,7 @@ fn an_existing_data_dir_is_tightened_when_served() {
     let data = dir.path().join("data");
     let set = dir.path().join("full.xb");
     std::fs::write(&set, b"backup bytes").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dbs-control"))
-        .args([
-            "backup-set",
-            "add",
-            "--plan",
-            "p1",
-            "--kind",
-            "full",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg(&set)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let added: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let added = support::control::add_set(&data, "p1", "full", None, &set);
     let stored = data
         .join("sets")
         .join(added["BackupSetId"].as_str().unwrap());

@@ -370,26 +370,7 @@ fn a_client_that_reads_none_of_an_answer_is_cut_off() {
     let file = dir.path().join("full.xb");
     std::fs::write(&file, vec![7u8; SET_BYTES]).unwrap();
     let dbs_control = env!("CARGO_BIN_EXE_dbs-control");
-    let out = std::process::Command::new(dbs_control)
-        .args([
-            "backup-set",
-            "add",
-            "--plan",
-            "p1",
-            "--kind",
-            "full",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let set: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let set = support::control::add_set(&data, "p1", "full", None, &file);
     let control = ControlProcess::start(&data, &["--idle-timeout-secs", "1"]);
     let out = std::process::Command::new(dbs_control)
         .args(["backup-set", "url", "--data-dir"])

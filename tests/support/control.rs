@@ -132,6 +132,31 @@ impl ControlProcess {
     }
 }
 
+/// `dbs-control backup-set add` of `file` (optionally under `name`); the
+/// printed JSON.
+pub fn add_set(
+    data_dir: &Path,
+    plan: &str,
+    kind: &str,
+    name: Option<&str>,
+    file: &Path,
+) -> serde_json::Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbs-control"));
+    cmd.args(["backup-set", "add", "--data-dir"])
+        .arg(data_dir)
+        .args(["--plan", plan, "--kind", kind]);
+    if let Some(name) = name {
+        cmd.args(["--name", name]);
+    }
+    let out = cmd.arg(file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "backup-set add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The form of a v1-signed `action` call made with `key` (id, secret).
 pub fn signed_form(
     key: &(String, String),
