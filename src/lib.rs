@@ -3,8 +3,10 @@
 //!
 //! Modules and what each owns:
 //! - [`api`]: the wire shared by both sides: actions, request/response shapes,
-//!   signing (v1 HMAC-SHA1, v3 ACS3-HMAC-SHA256) and error codes. No I/O.
-//! - [`config`]: the agent's TOML file: schema, defaults, validation, secrets.
+//!   signing (v1 HMAC-SHA1, v3 ACS3-HMAC-SHA256), error codes, and the
+//!   path rules and set layout. No I/O.
+//! - [`config`]: the agent's TOML file: schema, defaults, validation.
+//! - [`secret`]: secrets that never print themselves, read inline or from a file.
 //! - [`host`]: facts about this host (hostname, addresses, OS, memory, disks).
 //! - [`agent`]: the agent runtime: heartbeat, task polling, reporting, shutdown.
 //! - [`control`]: the reference control plane: HTTP server, store, actions,
@@ -24,5 +26,6 @@ pub mod control;
 pub mod discovery;
 pub mod host;
 pub mod logging;
+pub mod secret;
 pub mod shutdown;
 pub mod transfer;

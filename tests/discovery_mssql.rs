@@ -7,8 +7,8 @@ mod discovery_env;
 #[path = "support/tds_server.rs"]
 mod tds_server;
 
-use dbs_gateway::config::Secret;
 use dbs_gateway::discovery::{list_databases, DatabaseConfig, DatabaseType, ListRequest, TlsMode};
+use dbs_gateway::secret::Secret;
 use discovery_env::closed_port;
 use tds_server::{TdsDatabase, TdsServer};
 

@@ -4,10 +4,10 @@
 #[path = "support/discovery_env.rs"]
 mod discovery_env;
 
-use dbs_gateway::config::Secret;
 use dbs_gateway::discovery::{
     list_databases, DatabaseConfig, DatabaseType, DiscoveryError, ListRequest, TlsMode,
 };
+use dbs_gateway::secret::Secret;
 use discovery_env::{closed_port, env, env_port, quiet_listener, was_connected};
 use mysql_async::prelude::Queryable;
 

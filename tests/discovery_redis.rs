@@ -8,8 +8,8 @@ mod discovery_env;
 
 use std::time::Duration;
 
-use dbs_gateway::config::Secret;
 use dbs_gateway::discovery::{list_databases, DatabaseConfig, DatabaseType, ListRequest, TlsMode};
+use dbs_gateway::secret::Secret;
 use discovery_env::{closed_port, env, env_port};
 use tokio::net::TcpListener;
 

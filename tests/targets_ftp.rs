@@ -6,7 +6,7 @@ mod targets_support;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use dbs_gateway::config::Secret;
+use dbs_gateway::secret::Secret;
 use dbs_gateway::transfer::sinks::ftp::{FtpConfig, FtpTarget};
 use dbs_gateway::transfer::sinks::Target;
 use targets_support::*;

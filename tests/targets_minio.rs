@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use dbs_gateway::config::Secret;
+use dbs_gateway::secret::Secret;
 use dbs_gateway::transfer::sinks::minio::{MinioConfig, MinioTarget};
 use dbs_gateway::transfer::sinks::Target;
 use targets_support::*;

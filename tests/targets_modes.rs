@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use bytes::Bytes;
-use dbs_gateway::transfer::path::RelPath;
+use dbs_gateway::api::layout::RelPath;
 use dbs_gateway::transfer::sinks::local::LocalTarget;
 use dbs_gateway::transfer::sinks::Target;
 

@@ -7,10 +7,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use dbs_gateway::api::layout::{set_layout, SetKind};
 use dbs_gateway::transfer::config::LocalTargetConfig;
 use dbs_gateway::transfer::{
-    run_download_cli, set_layout, Checksum, DownloadTask, Downloader, Progress, SetKind,
-    TargetsConfig, TransferConfig,
+    run_download_cli, Checksum, DownloadTask, Downloader, Progress, TargetsConfig, TransferConfig,
 };
 use rand::RngCore;
 use sha2::{Digest, Sha256};

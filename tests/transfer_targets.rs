@@ -8,13 +8,12 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use bytes::Bytes;
+use dbs_gateway::api::layout::{RelPath, SetKind};
 use dbs_gateway::transfer::config::{LocalTargetConfig, NasTargetConfig};
 use dbs_gateway::transfer::sinks::local::LocalTarget;
 use dbs_gateway::transfer::sinks::nas::NasTarget;
 use dbs_gateway::transfer::sinks::Target;
-use dbs_gateway::transfer::{
-    DownloadTask, Downloader, Progress, RelPath, SetKind, TargetsConfig, TransferConfig,
-};
+use dbs_gateway::transfer::{DownloadTask, Downloader, Progress, TargetsConfig, TransferConfig};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use support::http_range_server::RangeServer;
@@ -301,7 +300,7 @@ async fn a_download_of_a_locked_partial_waits_then_finishes() {
     let t = task(&server, &data, "local");
     let target = LocalTarget::new(root.path());
     let path =
-        dbs_gateway::transfer::path::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+        dbs_gateway::api::layout::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
             .unwrap();
     // Another run of the same set holds the partial with its first MiB.
     let mut other = target.open(&path, data.len() as u64).await.unwrap();
@@ -336,7 +335,7 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
     let t = task(&server, &data, "local");
     let target = LocalTarget::new(root.path());
     let path =
-        dbs_gateway::transfer::path::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+        dbs_gateway::api::layout::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
             .unwrap();
     let other = target.open(&path, data.len() as u64).await.unwrap();
     let d = downloader(Some(root.path()), None);
@@ -360,7 +359,7 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
 /// The partial name of the test task's set under `root`.
 fn partial_of(root: &Path, t: &DownloadTask) -> std::path::PathBuf {
     let path =
-        dbs_gateway::transfer::path::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+        dbs_gateway::api::layout::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
             .unwrap();
     LocalTarget::new(root).part_path(&path)
 }
@@ -527,7 +526,7 @@ async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
 
 #[tokio::test]
 async fn a_name_too_long_for_its_partial_is_refused_and_one_at_the_limit_is_written() {
-    use dbs_gateway::transfer::path::MAX_COMPONENT_BYTES;
+    use dbs_gateway::api::layout::MAX_COMPONENT_BYTES;
     let root = tempfile::tempdir().unwrap();
     let data = random_bytes(1000);
     let server = RangeServer::start(data.clone()).await;

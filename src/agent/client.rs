@@ -9,7 +9,8 @@ use chrono::Utc;
 use serde::de::DeserializeOwned;
 
 use crate::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
-use crate::config::{ControlConfig, Secret};
+use crate::config::ControlConfig;
+use crate::secret::Secret;
 
 /// Largest answer read from the control plane; a longer one is refused
 /// as soon as it passes this size (the body is never buffered whole).

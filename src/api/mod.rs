@@ -1,6 +1,7 @@
 //! The wire shared by the agent and the control plane: RPC-style calls
 //! (`Action`, `Version=2019-03-06` and the common parameters), their
-//! signatures, the error answers, and the shapes of the gateway actions.
+//! signatures, the error answers, the shapes of the gateway actions, and
+//! the path rules and set layout both sides check names by.
 //!
 //! This module does no I/O: the agent's HTTP client and the control plane's
 //! server both build on it.
@@ -8,6 +9,7 @@
 pub mod bounds;
 pub mod error;
 pub mod gateway;
+pub mod layout;
 pub mod sign;
 
 pub use error::ApiError;

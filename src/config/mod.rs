@@ -8,12 +8,11 @@
 
 mod scan;
 mod schema;
-mod secret;
 
 use std::path::{Path, PathBuf};
 
+use crate::secret::{resolve_secret, Secret};
 pub use schema::{ControlConfig, GatewaySection, LogConfig, LogFormat, RawConfig};
-pub use secret::Secret;
 
 /// Environment variables with this prefix override keys of the file:
 /// `DBS_GATEWAY__CONTROL__ENDPOINT` sets `control.endpoint`.
@@ -85,28 +84,6 @@ impl GatewayConfig {
             transfer: raw.transfer,
             targets: raw.targets,
         })
-    }
-}
-
-/// Resolves a secret given either inline (`key`) or as a file (`key_file`);
-/// a trailing newline of the file is dropped. Exactly one must be given.
-pub fn resolve_secret(
-    key: &str,
-    inline: Option<&Secret>,
-    file: Option<&Path>,
-) -> Result<Secret, String> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(format!("{key}: give either {key} or {key}_file, not both")),
-        (Some(secret), None) if secret.is_empty() => Err(format!("{key}: is empty")),
-        (Some(secret), None) => Ok(secret.clone()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) if text.trim_end_matches(['\r', '\n']).is_empty() => {
-                Err(format!("{key}_file: {} is empty", path.display()))
-            }
-            Ok(text) => Ok(Secret::new(text.trim_end_matches(['\r', '\n']))),
-            Err(e) => Err(format!("{key}_file: cannot read {}: {e}", path.display())),
-        },
-        (None, None) => Err(format!("{key}: missing (or set {key}_file)")),
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::DiscoveryError;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Seconds allowed for connecting and logging in, unless configured.
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;

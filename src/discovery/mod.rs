@@ -30,7 +30,7 @@ pub use config::{validate_all, DatabaseConfig, DatabaseType, TlsMode};
 pub use error::DiscoveryError;
 pub use render::render_table;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Which endpoint to list, as a task or the CLI names it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,6 @@ use super::checksum::Checksum;
 use super::config::{TargetsConfig, TransferConfig};
 use super::downloader::{http_client, options_from};
 use super::error::TransferError;
-use super::path::RelPath;
 use super::pipeline::{self, DownloadOutcome, Job};
 use super::progress::{Progress, ProgressFn};
 use super::sinks::credentials::CredentialError;
@@ -32,6 +31,7 @@ use super::sinks::Target;
 use super::source::HttpSource;
 use super::throttle::Throttle;
 use super::validate::{check_url, ValidateError};
+use crate::api::layout::RelPath;
 
 /// Downloads `url` to `to` (`local:/path` or `nas:/path`), verifying
 /// `checksum` and `size` when given, at most `bandwidth_limit` bytes per
@@ -155,11 +155,13 @@ fn destination(
     };
     let path = Path::new(path);
     if !path.is_absolute() {
-        return Err(ValidateError::Path(super::path::PathError::Absolute {
-            field: "--to",
-            value: format!("{} (must be absolute)", path.display()),
-        })
-        .into());
+        return Err(
+            ValidateError::Path(crate::api::layout::PathError::Absolute {
+                field: "--to",
+                value: format!("{} (must be absolute)", path.display()),
+            })
+            .into(),
+        );
     }
     if path.is_dir() {
         return Ok((kind, path.to_path_buf(), url_file_name(url)?));

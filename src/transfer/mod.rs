@@ -2,8 +2,6 @@
 //!
 //! - [`checksum`]: the CRC64 tasks carry (and SHA-256 for the CLI).
 //! - [`validate`]: checks a [`DownloadTask`] (location, path, URL host).
-//! - [`path`]: validated relative paths and the download layout
-//!   `{dir}/{plan}/{full|increment}/{set name}`.
 //! - [`source`]: the HTTP(S) source (Range, If-Range, HEAD).
 //! - [`throttle`]: the shared bandwidth limit.
 //! - [`progress`]: progress reports at a fixed interval.
@@ -20,7 +18,6 @@ pub mod cli;
 pub mod config;
 pub mod downloader;
 pub mod error;
-pub mod path;
 pub mod pipeline;
 pub mod progress;
 pub mod sinks;
@@ -33,7 +30,6 @@ pub use cli::run_download_cli;
 pub use config::{TargetsConfig, TransferConfig};
 pub use downloader::Downloader;
 pub use error::TransferError;
-pub use path::{set_layout, RelPath, SetKind};
 pub use pipeline::DownloadOutcome;
 pub use progress::{Progress, ProgressFn};
 pub use validate::DownloadTask;

@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::checksum::{Checksum, Hasher};
 use super::error::TransferError;
-use super::path::RelPath;
 use super::progress::{ProgressFn, ProgressMeter};
 use super::sinks::{SinkError, SinkWriter, Target};
 use super::source::{HttpSource, SourceError};
 use super::throttle::Throttle;
+use crate::api::layout::RelPath;
 
 /// What to download and where.
 pub struct Job<'a> {

@@ -12,7 +12,7 @@
 use reqwest::Url;
 
 use super::checksum::Checksum;
-use super::path::{set_layout, PathError, RelPath, SetKind};
+use crate::api::layout::{set_layout, PathError, RelPath, SetKind};
 
 /// A backup-set download as the control plane describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

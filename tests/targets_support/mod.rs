@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dbs_gateway::transfer::path::RelPath;
+use dbs_gateway::api::layout::RelPath;
 use dbs_gateway::transfer::sinks::{SinkError, SinkWriter, Target};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};

@@ -2,15 +2,13 @@
 //! ids, set names, download dirs, target locations and data formats.
 //!
 //! A download dir and a set name end up in a path on a database host, so
-//! they are checked by the agent's own rules (`transfer::path`: no `..` or
-//! `.`, no absolute path, no backslash, no control character, no empty
-//! component, no component starting with the partials' prefix `.dbs-part.`,
-//! components of at most 245 bytes, paths of at most 1024): a value the
-//! agent would refuse is refused here first.
+//! they are checked by the rules the agent checks them by (`api::layout`: no
+//! `..` or `.`, no absolute path, no backslash, no control character, no
+//! empty component, no component starting with the partials' prefix
+//! `.dbs-part.`, components of at most 245 bytes, paths of at most 1024): a
+//! value the agent would refuse is refused here first, with the same error.
 
-use crate::transfer::path::{
-    PathError, RelPath, MAX_COMPONENT_BYTES, MAX_PATH_BYTES, PARTIAL_PREFIX,
-};
+use crate::api::layout::{PathError, RelPath};
 
 /// Target locations of `BackupSetDownloadTargetTypeLocation`.
 pub const LOCATIONS: [&str; 4] = ["local", "nas", "ftp", "minio"];
@@ -26,18 +24,9 @@ const MAX_ID_CHARS: usize = 64;
 /// Why a value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    /// Empty, or an empty path component.
-    #[error("{field}: empty name or empty path component in {value:?}")]
-    Empty { field: &'static str, value: String },
-    /// Starts with `/`, `\` or a drive letter.
-    #[error("{field}: absolute path {value:?} is not allowed")]
-    Absolute { field: &'static str, value: String },
-    /// A `..` or `.` component.
-    #[error("{field}: path traversal component in {value:?}")]
-    Traversal { field: &'static str, value: String },
-    /// A control character, a backslash, or (in a single name) a `/`.
-    #[error("{field}: control character, backslash or slash in {value:?}")]
-    BadCharacter { field: &'static str, value: String },
+    /// A name or path the agent would refuse, refused by the same rules.
+    #[error(transparent)]
+    Path(#[from] PathError),
     /// Too long.
     #[error("{field}: longer than {max} bytes")]
     TooLong { field: &'static str, max: usize },
@@ -54,12 +43,8 @@ impl NameError {
     /// Stable error code.
     pub fn code(&self) -> String {
         let field = match self {
-            NameError::Empty { field, .. }
-            | NameError::Absolute { field, .. }
-            | NameError::Traversal { field, .. }
-            | NameError::BadCharacter { field, .. }
-            | NameError::TooLong { field, .. }
-            | NameError::NotAccepted { field, .. } => field,
+            NameError::Path(e) => e.field(),
+            NameError::TooLong { field, .. } | NameError::NotAccepted { field, .. } => field,
         };
         format!("InvalidParameter.{field}")
     }
@@ -78,26 +63,21 @@ impl NameError {
 /// A plan id: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
 pub fn plan_id(value: &str) -> Result<&str, NameError> {
     const FIELD: &str = "BackupPlanId";
-    if value.is_empty() {
-        return Err(NameError::Empty {
-            field: FIELD,
-            value: value.into(),
-        });
-    }
     if value.len() > MAX_ID_CHARS {
         return Err(NameError::TooLong {
             field: FIELD,
             max: MAX_ID_CHARS,
         });
     }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    if value.is_empty()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         return Err(NameError::NotAccepted {
             field: FIELD,
             value: value.into(),
-            accepted: "letters, digits, '_' and '-'".into(),
+            accepted: "1 or more letters, digits, '_' and '-'".into(),
         });
     }
     Ok(value)
@@ -117,20 +97,13 @@ pub fn db_type(value: &str) -> Result<&str, NameError> {
 
 /// One file name (a set name): a single safe path component.
 pub fn set_name(value: &str) -> Result<&str, NameError> {
-    const FIELD: &str = "BackupSetName";
-    if value.contains('/') {
-        return Err(NameError::BadCharacter {
-            field: FIELD,
-            value: value.into(),
-        });
-    }
-    RelPath::component(FIELD, value).map_err(NameError::from)?;
+    RelPath::component("BackupSetName", value)?;
     Ok(value)
 }
 
 /// Longest `BackupSetDownloadDir`: with a plan id (64), the kind (9), a set
 /// name (245) and the separators, a set's path stays within the agent's
-/// [`MAX_PATH_BYTES`], so a rule the catalog takes never makes paths the
+/// [`MAX_PATH_BYTES`](crate::api::layout::MAX_PATH_BYTES), so a rule the catalog takes never makes paths the
 /// agent refuses.
 pub const MAX_DOWNLOAD_DIR_BYTES: usize = 512;
 
@@ -138,7 +111,7 @@ pub const MAX_DOWNLOAD_DIR_BYTES: usize = 512;
 /// most [`MAX_DOWNLOAD_DIR_BYTES`].
 pub fn download_dir(value: &str) -> Result<&str, NameError> {
     const FIELD: &str = "BackupSetDownloadDir";
-    RelPath::parse(FIELD, value).map_err(NameError::from)?;
+    RelPath::parse(FIELD, value)?;
     if value.len() > MAX_DOWNLOAD_DIR_BYTES {
         return Err(NameError::TooLong {
             field: FIELD,
@@ -146,33 +119,6 @@ pub fn download_dir(value: &str) -> Result<&str, NameError> {
         });
     }
     Ok(value)
-}
-
-/// The agent's own refusal, as the catalog reports it.
-impl From<PathError> for NameError {
-    fn from(e: PathError) -> Self {
-        match e {
-            PathError::Empty { field, value } => NameError::Empty { field, value },
-            PathError::Absolute { field, value } => NameError::Absolute { field, value },
-            PathError::Traversal { field, value } => NameError::Traversal { field, value },
-            PathError::BadCharacter { field, value } => NameError::BadCharacter { field, value },
-            PathError::TooLong { field, .. } => NameError::TooLong {
-                field,
-                max: MAX_COMPONENT_BYTES,
-            },
-            PathError::PathTooLong { field, .. } => NameError::TooLong {
-                field,
-                max: MAX_PATH_BYTES,
-            },
-            PathError::Reserved { field, value } => NameError::NotAccepted {
-                field,
-                value,
-                accepted: format!(
-                    "names not starting with {PARTIAL_PREFIX:?} (kept for partial files)"
-                ),
-            },
-        }
-    }
 }
 
 /// A target location, `local` when absent.
@@ -232,12 +178,15 @@ mod tests {
             ("a\u{7f}", "BadCharacter"),
         ] {
             let err = download_dir(bad).unwrap_err();
-            assert!(format!("{err:?}").starts_with(code), "{bad:?}: {err:?}");
+            assert!(
+                format!("{err:?}").starts_with(&format!("Path({code}")),
+                "{bad:?}: {err:?}"
+            );
             assert_eq!(err.code(), "InvalidParameter.BackupSetDownloadDir");
         }
         assert!(matches!(
             download_dir(&"x".repeat(256)),
-            Err(NameError::TooLong { .. })
+            Err(NameError::Path(PathError::TooLong { .. }))
         ));
     }
 
@@ -254,10 +203,10 @@ mod tests {
         let err = set_name(&"n".repeat(250)).unwrap_err();
         assert_eq!(
             err,
-            NameError::TooLong {
+            NameError::Path(PathError::TooLong {
                 field: "BackupSetName",
-                max: 245
-            }
+                len: 250
+            })
         );
         assert_eq!(err.code(), "InvalidParameter.BackupSetName");
         assert!(set_name(&"n".repeat(245)).is_ok());
@@ -280,7 +229,10 @@ mod tests {
     fn the_partial_prefix_is_refused() {
         assert!(set_name("x.part").is_ok());
         let err = set_name(".dbs-part.x").unwrap_err();
-        assert!(matches!(err, NameError::NotAccepted { .. }), "{err:?}");
+        assert!(
+            matches!(err, NameError::Path(PathError::Reserved { .. })),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("partial"), "{err}");
         assert!(download_dir("a/.dbs-part.b").is_err());
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::config::{self, Secret};
+use crate::secret::{self, Secret};
 
 /// A target's credentials or CA could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +42,14 @@ impl CredentialError {
     }
 }
 
-/// The secret given inline or in `file` (see [`config::resolve_secret`]);
+/// The secret given inline or in `file` (see [`secret::resolve_secret`]);
 /// `key` names the setting, for example `targets.ftp.password`.
 pub fn resolve_secret(
     key: &'static str,
     inline: Option<&Secret>,
     file: Option<&Path>,
 ) -> Result<Secret, CredentialError> {
-    config::resolve_secret(key, inline, file).map_err(CredentialError::Secret)
+    secret::resolve_secret(key, inline, file).map_err(CredentialError::Secret)
 }
 
 /// The root certificates for TLS: the PEM certificates of `file` when given,

@@ -36,8 +36,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use super::credentials::{load_ca_file, resolve_secret, CredentialError};
 use super::{ByteStream, SinkError, SinkWriter, Target};
-use crate::config::Secret;
-use crate::transfer::path::RelPath;
+use crate::api::layout::RelPath;
+use crate::secret::Secret;
 
 const KIND: &str = "ftp";
 /// Buffer in front of the data connection: small chunks are gathered into

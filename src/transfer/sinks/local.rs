@@ -37,7 +37,7 @@ use tokio_util::io::ReaderStream;
 use super::beneath::{self, Ident, WalkError};
 use super::file_writer::FileWriter;
 use super::{ByteStream, SinkError, SinkWriter, Target};
-use crate::transfer::path::RelPath;
+use crate::api::layout::RelPath;
 
 /// Chunk size used to read a partial back for hashing.
 const READ_BACK_CHUNK: usize = 256 * 1024;

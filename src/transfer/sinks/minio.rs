@@ -46,8 +46,8 @@ use tokio::task::JoinSet;
 use super::credentials::{resolve_secret, CredentialError};
 use super::md5::md5;
 use super::{SinkError, SinkWriter, Target};
-use crate::config::Secret;
-use crate::transfer::path::RelPath;
+use crate::api::layout::RelPath;
+use crate::secret::Secret;
 
 const KIND: &str = "minio";
 /// Largest marker object read; an upload id is a few dozen bytes.

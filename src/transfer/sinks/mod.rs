@@ -51,7 +51,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-use super::path::RelPath;
+use crate::api::layout::RelPath;
 
 /// A stream of bytes already written to a partial, for hashing on resume.
 pub type ByteStream = BoxStream<'static, Result<Bytes, SinkError>>;

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::local::LocalTarget;
 use super::{ByteStream, SinkError, SinkWriter, Target};
-use crate::transfer::path::RelPath;
+use crate::api::layout::RelPath;
 
 /// A NAS target rooted at a mount point.
 #[derive(Debug, Clone)]

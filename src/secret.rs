@@ -1,6 +1,8 @@
-//! A secret string (password, access key secret) that never prints itself.
+//! A secret string (password, access key secret) that never prints itself,
+//! and how one is read from the config: inline or from a `*_file`.
 
 use std::fmt;
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -37,6 +39,28 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// Resolves a secret given either inline (`key`) or as a file (`key_file`);
+/// a trailing newline of the file is dropped. Exactly one must be given.
+pub fn resolve_secret(
+    key: &str,
+    inline: Option<&Secret>,
+    file: Option<&Path>,
+) -> Result<Secret, String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!("{key}: give either {key} or {key}_file, not both")),
+        (Some(secret), None) if secret.is_empty() => Err(format!("{key}: is empty")),
+        (Some(secret), None) => Ok(secret.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) if text.trim_end_matches(['\r', '\n']).is_empty() => {
+                Err(format!("{key}_file: {} is empty", path.display()))
+            }
+            Ok(text) => Ok(Secret::new(text.trim_end_matches(['\r', '\n']))),
+            Err(e) => Err(format!("{key}_file: cannot read {}: {e}", path.display())),
+        },
+        (None, None) => Err(format!("{key}: missing (or set {key}_file)")),
     }
 }
 

@@ -73,6 +73,19 @@ impl PathError {
         }
     }
 
+    /// The task or request field that held the name.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PathError::Empty { field, .. }
+            | PathError::Absolute { field, .. }
+            | PathError::Traversal { field, .. }
+            | PathError::BadCharacter { field, .. }
+            | PathError::TooLong { field, .. }
+            | PathError::PathTooLong { field, .. }
+            | PathError::Reserved { field, .. } => field,
+        }
+    }
+
     /// A bad name stays bad: never retryable.
     pub fn is_retryable(&self) -> bool {
         false
