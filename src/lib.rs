@@ -13,6 +13,7 @@
 //!   backup-set catalog and signed set URLs.
 //! - [`discovery`]: the `[[databases]]` entries and the MySQL, MSSQL and
 //!   Redis listers behind one trait.
+//! - [`backup`]: backups taken on this host (a MySQL logical backup so far).
 //! - [`transfer`]: backup-set downloads: HTTP range source, CRC64 checksum,
 //!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
 //! - [`logging`], [`shutdown`]: what both binaries share at startup.
@@ -21,6 +22,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod control;
 pub mod discovery;

@@ -6,6 +6,7 @@
 //! This module does no I/O: the agent's HTTP client and the control plane's
 //! server both build on it.
 
+pub mod backup_objects;
 pub mod bounds;
 pub mod error;
 pub mod gateway;

@@ -35,20 +35,7 @@ pub struct MysqlLister;
 impl Lister for MysqlLister {
     async fn list(&self, login: &Login) -> Result<DbListing, DiscoveryError> {
         let endpoint = login.endpoint();
-        let mut conn = within(
-            login.connect_timeout,
-            async {
-                Conn::new(opts(login))
-                    .await
-                    .map_err(|e| connect_error(&endpoint, login.tls, e))
-            },
-            || DiscoveryError::ConnectTimeout {
-                endpoint: endpoint.clone(),
-                secs: login.connect_timeout.as_secs(),
-                tls_required: login.tls == TlsMode::Required,
-            },
-        )
-        .await?;
+        let mut conn = connect(login).await?;
         let rows: Vec<(String, u64, u64)> = within(
             login.query_timeout,
             async {
@@ -76,6 +63,26 @@ impl Lister for MysqlLister {
                 .collect(),
         })
     }
+}
+
+/// One connection for `login`, logged in within its connect timeout; the
+/// backups use it too.
+pub async fn connect(login: &Login) -> Result<Conn, DiscoveryError> {
+    let endpoint = login.endpoint();
+    within(
+        login.connect_timeout,
+        async {
+            Conn::new(opts(login))
+                .await
+                .map_err(|e| connect_error(&endpoint, login.tls, e))
+        },
+        || DiscoveryError::ConnectTimeout {
+            endpoint: endpoint.clone(),
+            secs: login.connect_timeout.as_secs(),
+            tls_required: login.tls == TlsMode::Required,
+        },
+    )
+    .await
 }
 
 /// Driver options for `login`: TCP only, no cleartext password plugin.

@@ -1,6 +1,7 @@
 # Private MariaDB servers for the tests, on free loopback ports under
 # $DBS_TESTRUN/mariadb-*: "plain" (no TLS) and "tls" (TLS with certificates
-# from make_test_certs, and require_secure_transport=ON). Passwords are real:
+# from make_test_certs, and require_secure_transport=ON); the plain one writes
+# a binlog, as a server that is backed up does. Passwords are real:
 # on each server an admin user with a random password is created over its
 # Unix socket (the OS user that ran mariadb-install-db logs in there by
 # unix_socket authentication).
@@ -51,7 +52,7 @@ start_mariadb() {
     tls_port=$(free_port)
     password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
     make_test_certs "$certs" || return 1
-    _start_mariadb_instance plain "$port" "$password" || return 1
+    _start_mariadb_instance plain "$port" "$password" --log-bin=mysql-bin --server-id=1 || return 1
     _start_mariadb_instance tls "$tls_port" "$password" \
         --ssl-cert="$certs/server.crt" --ssl-key="$certs/server.key" \
         --ssl-ca="$certs/ca.crt" --require-secure-transport=ON || return 1

@@ -1,0 +1,15 @@
+//! Backups taken on this host: the database end of a backup stream.
+//!
+//! - [`logical`]: a MySQL / MariaDB logical backup through `mysql_async`,
+//!   one consistent snapshot read by several connections at once, written
+//!   as SQL that `mariadb` loads.
+//! - [`error`]: [`BackupError`] and its codes.
+//!
+//! A backup yields its bytes as chunks on a bounded channel, so memory stays
+//! bounded whatever the size of the database, and the reader (the pipeline)
+//! sets the pace.
+
+pub mod error;
+pub mod logical;
+
+pub use error::BackupError;
