@@ -4,6 +4,8 @@
 
 #[path = "support/discovery_env.rs"]
 mod discovery_env;
+#[path = "support/mysql_logins.rs"]
+mod mysql_logins;
 
 use std::process::Stdio;
 
@@ -11,39 +13,12 @@ use bytes::Bytes;
 use dbs_gateway::api::backup_objects::{self, BackupObject};
 use dbs_gateway::backup::logical::{self, LogicalOptions, LogicalSummary, COMPLETE_MARKER};
 use dbs_gateway::backup::BackupError;
-use dbs_gateway::discovery::{DatabaseConfig, DatabaseType, Login};
-use dbs_gateway::secret::Secret;
+use dbs_gateway::discovery::Login;
 use discovery_env::{env, env_port};
 use mysql_async::prelude::Queryable;
+use mysql_logins::{admin_login, admin_opts, login};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-
-fn login(user: &str, password: &str) -> Login {
-    let mut entry = DatabaseConfig::new(
-        DatabaseType::Mysql,
-        env("DBS_TEST_MYSQL_HOST"),
-        env_port("DBS_TEST_MYSQL_PORT"),
-    );
-    entry.user = Some(user.into());
-    entry.password = Some(Secret::new(password));
-    Login::from_config(&entry).expect("login")
-}
-
-fn admin_login() -> Login {
-    login(
-        &env("DBS_TEST_MYSQL_ADMIN_USER"),
-        &env("DBS_TEST_MYSQL_ADMIN_PASSWORD"),
-    )
-}
-
-fn admin_opts(port: u16) -> mysql_async::OptsBuilder {
-    mysql_async::OptsBuilder::default()
-        .ip_or_hostname(env("DBS_TEST_MYSQL_HOST"))
-        .tcp_port(port)
-        .user(Some(env("DBS_TEST_MYSQL_ADMIN_USER")))
-        .pass(Some(env("DBS_TEST_MYSQL_ADMIN_PASSWORD")))
-        .prefer_socket(false)
-}
 
 /// The source server.
 async fn source() -> mysql_async::Conn {

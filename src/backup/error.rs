@@ -25,6 +25,22 @@ pub enum BackupError {
         what: String,
         detail: String,
     },
+    /// No backup tool on this host.
+    #[error("no {names} on PATH: install the backup tool of the server's version")]
+    ToolMissing { names: String },
+    /// The backup tool's version does not match the server's.
+    #[error("{tool} is version {tool_version}, the server {server_version}: their major.minor must be equal")]
+    ToolVersion {
+        tool: String,
+        tool_version: String,
+        server_version: String,
+    },
+    /// The backup tool could not run or exited with an error.
+    #[error("{tool}: {detail}")]
+    ToolFailed { tool: String, detail: String },
+    /// The backup's private work directory could not be made.
+    #[error("{path}: {detail}")]
+    WorkDir { path: String, detail: String },
     /// The reader of the backup stream went away.
     #[error("the backup stream was closed by its reader")]
     Cancelled,
@@ -38,6 +54,10 @@ impl BackupError {
             BackupError::Privilege { .. } => "Backup.AccessDenied",
             BackupError::ObjectNotFound { .. } => "Backup.ObjectNotFound",
             BackupError::Query { .. } => "Backup.QueryFailed",
+            BackupError::ToolMissing { .. } => "Backup.ToolMissing",
+            BackupError::ToolVersion { .. } => "Backup.ToolVersionMismatch",
+            BackupError::ToolFailed { .. } => "Backup.ToolFailed",
+            BackupError::WorkDir { .. } => "Backup.WorkDir",
             BackupError::Cancelled => "Backup.Cancelled",
         }
     }

@@ -3,6 +3,8 @@
 //! - [`logical`]: a MySQL / MariaDB logical backup through `mysql_async`,
 //!   one consistent snapshot read by several connections at once, written
 //!   as SQL that `mariadb` loads.
+//! - [`physical`]: a MySQL / MariaDB physical backup by `mariadb-backup
+//!   --stream=xbstream`, run on this host and streamed as it comes.
 //! - [`error`]: [`BackupError`] and its codes.
 //!
 //! A backup yields its bytes as chunks on a bounded channel, so memory stays
@@ -11,5 +13,6 @@
 
 pub mod error;
 pub mod logical;
+pub mod physical;
 
 pub use error::BackupError;

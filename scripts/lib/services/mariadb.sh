@@ -15,7 +15,7 @@
 #   DBS_TEST_MYSQL_TLS_PORT        the TLS server's TCP port
 #   DBS_TEST_MYSQL_TLS_CA_FILE     the CA certificate that signed its certificate
 
-TEST_DEBIAN_PACKAGES+=("mariadbd:mariadb-server" "mariadb:mariadb-client")
+TEST_DEBIAN_PACKAGES+=("mariadbd:mariadb-server" "mariadb:mariadb-client" "mariadb-backup:mariadb-backup")
 SERVICE_STARTERS+=(start_mariadb)
 
 # _start_mariadb_instance NAME PORT PASSWORD [mariadbd options...]
