@@ -5,6 +5,7 @@
 //!   as SQL that `mariadb` loads.
 //! - [`physical`]: a MySQL / MariaDB physical backup by `mariadb-backup
 //!   --stream=xbstream`, run on this host and streamed as it comes.
+//! - [`precheck`]: what a plan checks on its gateway before it runs.
 //! - [`error`]: [`BackupError`] and its codes.
 //!
 //! A backup yields its bytes as chunks on a bounded channel, so memory stays
@@ -14,5 +15,6 @@
 pub mod error;
 pub mod logical;
 pub mod physical;
+pub mod precheck;
 
 pub use error::BackupError;
