@@ -14,6 +14,7 @@ pub mod keys;
 pub mod limits;
 pub mod listener;
 pub mod notify;
+pub mod schedule;
 pub mod server;
 pub mod set_url;
 pub mod store;
