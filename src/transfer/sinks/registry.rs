@@ -142,3 +142,52 @@ macro_rules! sinks {
     };
 }
 pub(super) use sinks;
+
+#[cfg(test)]
+mod tests {
+    use super::super::ftp::FtpConfig;
+    use super::super::local::LocalTargetConfig;
+    use super::super::nas::NasTargetConfig;
+    use super::super::TargetsConfig;
+    use crate::secret::Secret;
+
+    #[test]
+    fn every_section_is_built_under_its_location_name() {
+        let config = TargetsConfig {
+            local: Some(LocalTargetConfig {
+                root: "/srv/backups".into(),
+            }),
+            nas: Some(NasTargetConfig {
+                root: "/mnt/nas".into(),
+            }),
+            ftp: Some(FtpConfig::new("127.0.0.1", 21, "u", Secret::new("p"))),
+            minio: None,
+        };
+        let targets = config.build().expect("targets");
+        assert_eq!(targets.locations(), ["ftp", "local", "nas"]);
+        for (location, target) in targets.iter() {
+            assert_eq!(target.kind(), location);
+        }
+        assert!(targets.get("minio").is_none());
+    }
+
+    #[test]
+    fn every_problem_of_every_section_is_named() {
+        let mut ftp = FtpConfig::new("127.0.0.1", 21, "u", Secret::new("p"));
+        ftp.password = None;
+        let config = TargetsConfig {
+            local: Some(LocalTargetConfig { root: "b".into() }),
+            nas: Some(NasTargetConfig { root: "mnt".into() }),
+            ftp: Some(ftp),
+            minio: None,
+        };
+        assert_eq!(
+            config.build().expect_err("problems"),
+            [
+                "targets.local.root: must be an absolute path",
+                "targets.nas.root: must be an absolute path",
+                "targets.ftp: targets.ftp.password: missing (or set targets.ftp.password_file)",
+            ]
+        );
+    }
+}
