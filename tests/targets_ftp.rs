@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use dbs_gateway::secret::Secret;
-use dbs_gateway::transfer::sinks::ftp::{FtpConfig, FtpTarget};
-use dbs_gateway::transfer::sinks::Target;
+use dbs_gateway::transfer::sinks::ftp::FtpConfig;
+use dbs_gateway::transfer::sinks::{SinkConfig, Target};
 use targets_support::*;
 
 fn config(root: &str) -> FtpConfig {
@@ -44,7 +44,7 @@ fn sha_of_file(path: &Path) -> String {
 #[tokio::test]
 async fn full_and_incremental_sets_arrive_with_equal_sha256() {
     let root = &unique("/sets-equal");
-    let target = FtpTarget::new(&config(root)).expect("target");
+    let target = config(root).build().expect("target");
     target.check().await.expect("check");
     let full = set_bytes(9 * 1024 * 1024 + 17, 1);
     let incr = set_bytes(300 * 1024, 2);
@@ -67,7 +67,7 @@ async fn full_and_incremental_sets_arrive_with_equal_sha256() {
 #[tokio::test]
 async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
     let root = &unique("/collide");
-    let target = FtpTarget::new(&config(root)).expect("target");
+    let target = config(root).build().expect("target");
     let (x, x_part) = (set_bytes(300_000, 21), set_bytes(100_000, 22));
     let (px, pxp) = (
         layout("d", "p", "full", "x"),
@@ -93,7 +93,7 @@ async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
 #[tokio::test]
 async fn empty_set_is_written() {
     let root = &unique("/empty");
-    let target = FtpTarget::new(&config(root)).expect("target");
+    let target = config(root).build().expect("target");
     let path = layout("d", "p", "increment", "empty.bin");
     upload(&target, &path, &bytes::Bytes::new(), 1024, 1)
         .await
@@ -109,7 +109,7 @@ async fn empty_set_is_written() {
 #[tokio::test]
 async fn writer_dropped_mid_way_resumes_from_the_servers_bytes() {
     let root = &unique("/dropped");
-    let target = FtpTarget::new(&config(root)).expect("target");
+    let target = config(root).build().expect("target");
     let data = set_bytes(6 * 1024 * 1024, 3);
     let path = layout("d", "p", "full", "set.xb");
     // First attempt: half the set, then the writer is dropped without commit
@@ -153,7 +153,7 @@ async fn writer_dropped_mid_way_resumes_from_the_servers_bytes() {
 #[tokio::test]
 async fn size_mismatch_fails_and_leaves_nothing() {
     let root = &unique("/mismatch");
-    let target = FtpTarget::new(&config(root)).expect("target");
+    let target = config(root).build().expect("target");
     let path = layout("d", "p", "full", "short.xb");
     let data = set_bytes(100_000, 4);
     let mut w = target.open(&path, 200_000).await.expect("open");
@@ -168,7 +168,7 @@ async fn size_mismatch_fails_and_leaves_nothing() {
 #[tokio::test]
 async fn abort_without_keep_removes_the_partial() {
     let root = &unique("/aborted");
-    let target = FtpTarget::new(&config(root)).expect("target");
+    let target = config(root).build().expect("target");
     let path = layout("d", "p", "full", "a.xb");
     let mut w = target.open(&path, 1 << 20).await.expect("open");
     write_from(&mut w, &set_bytes(1 << 19, 5), 0, 8192)
@@ -183,7 +183,7 @@ async fn abort_without_keep_removes_the_partial() {
 async fn wrong_password_is_access_denied() {
     let mut c = config("/");
     c.password = Some(Secret::new("not-the-password"));
-    let target = FtpTarget::new(&c).expect("target");
+    let target = c.build().expect("target");
     let e = target.check().await.expect_err("wrong password");
     assert_eq!(e.code(), "Target.AccessDenied", "{e}");
     assert!(!e.is_retryable());
@@ -242,13 +242,9 @@ async fn server_killed_mid_upload_then_restarted_completes_the_set() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let mut server = OwnServer::start(port, dir.path());
-    let target = FtpTarget::new(&FtpConfig::new(
-        "127.0.0.1",
-        port,
-        "killme",
-        Secret::new("pw"),
-    ))
-    .expect("target");
+    let target = FtpConfig::new("127.0.0.1", port, "killme", Secret::new("pw"))
+        .build()
+        .expect("target");
     let data = set_bytes(24 * 1024 * 1024, 6);
     let path = layout("d", "p", "full", "killed.xb");
 

@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use dbs_gateway::secret::Secret;
-use dbs_gateway::transfer::sinks::minio::{MinioConfig, MinioTarget};
-use dbs_gateway::transfer::sinks::Target;
+use dbs_gateway::transfer::sinks::minio::MinioConfig;
+use dbs_gateway::transfer::sinks::{SinkConfig, Target};
 use targets_support::*;
 
 fn config(prefix: &str) -> MinioConfig {
@@ -55,7 +55,7 @@ fn sha_of_file(path: &Path) -> String {
 #[tokio::test]
 async fn full_and_incremental_sets_arrive_with_equal_sha256() {
     let prefix = format!("equal-{}", uuid::Uuid::new_v4().simple());
-    let target = MinioTarget::new(&config(&prefix)).expect("target");
+    let target = config(&prefix).build().expect("target");
     target.check().await.expect("check");
     let full = set_bytes(23 * 1024 * 1024 + 5, 11); // 5 parts, the last short
     let incr = set_bytes(700 * 1024, 12); // one PUT
@@ -87,7 +87,7 @@ async fn full_and_incremental_sets_arrive_with_equal_sha256() {
 #[tokio::test]
 async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
     let prefix = format!("collide-{}", uuid::Uuid::new_v4().simple());
-    let target = MinioTarget::new(&config(&prefix)).expect("target");
+    let target = config(&prefix).build().expect("target");
     let bucket = env("DBS_TEST_S3_BUCKET");
     let (x, x_part) = (set_bytes(300_000, 31), set_bytes(100_000, 32));
     let (px, pxp) = (
@@ -107,7 +107,7 @@ async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
 #[tokio::test]
 async fn an_oversized_marker_is_refused_and_left_in_place() {
     let prefix = format!("marker-{}", uuid::Uuid::new_v4().simple());
-    let target = MinioTarget::new(&config(&prefix)).expect("target");
+    let target = config(&prefix).build().expect("target");
     let bucket = env("DBS_TEST_S3_BUCKET");
     let path = layout("d", "p", "full", "set.xb");
     // Something that is not an upload id sits at the marker's key: 8 MiB.
@@ -135,7 +135,7 @@ async fn an_oversized_marker_is_refused_and_left_in_place() {
 async fn failed_upload_leaves_no_parts_and_no_object() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = OwnServer::start(dir.path());
-    let target = MinioTarget::new(&server.config()).expect("target");
+    let target = server.config().build().expect("target");
     let path = layout("d", "p", "full", "short.xb");
     let data = set_bytes(12 * 1024 * 1024, 13);
     // Announced 20 MiB, only 12 arrive: commit must fail and clean up.
@@ -170,7 +170,7 @@ async fn failed_upload_leaves_no_parts_and_no_object() {
 async fn agent_killed_mid_upload_next_attempt_aborts_the_orphan_and_completes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = OwnServer::start(dir.path());
-    let target = MinioTarget::new(&server.config()).expect("target");
+    let target = server.config().build().expect("target");
     let path = layout("d", "p", "full", "killed.xb");
     let data = set_bytes(18 * 1024 * 1024, 14);
     let mut w = target.open(&path, data.len() as u64).await.expect("open");
@@ -200,7 +200,7 @@ async fn agent_killed_mid_upload_next_attempt_aborts_the_orphan_and_completes() 
 async fn server_killed_mid_upload_then_restarted_completes_the_set() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = OwnServer::start(dir.path());
-    let target = MinioTarget::new(&server.config()).expect("target");
+    let target = server.config().build().expect("target");
     let path = layout("d", "p", "full", "server-killed.xb");
     let data = set_bytes(30 * 1024 * 1024, 15);
     let mut w = target.open(&path, data.len() as u64).await.expect("open");
@@ -230,14 +230,15 @@ async fn server_killed_mid_upload_then_restarted_completes_the_set() {
 async fn wrong_secret_key_is_access_denied() {
     let mut c = config("denied");
     c.secret_access_key = Some(Secret::new("wrong-secret-key"));
-    let target = MinioTarget::new(&c).expect("target");
+    let target = c.build().expect("target");
     let e = target.check().await.expect_err("wrong key");
     assert_eq!(e.code(), "Target.AccessDenied", "{e}");
     assert!(!e.is_retryable());
     assert!(!e.to_string().contains("wrong-secret-key"), "{e}");
     let mut c = config("denied");
     c.access_key_id = "NOSUCHKEY".into();
-    let e = MinioTarget::new(&c)
+    let e = c
+        .build()
         .expect("target")
         .check()
         .await
@@ -249,7 +250,8 @@ async fn wrong_secret_key_is_access_denied() {
 async fn missing_bucket_is_unusable() {
     let mut c = config("");
     c.bucket = "no-such-bucket".into();
-    let e = MinioTarget::new(&c)
+    let e = c
+        .build()
         .expect("target")
         .check()
         .await

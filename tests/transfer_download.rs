@@ -7,10 +7,11 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use dbs_gateway::api::gateway::DownloadSpec;
 use dbs_gateway::api::layout::{set_layout, SetKind};
-use dbs_gateway::transfer::config::LocalTargetConfig;
+use dbs_gateway::transfer::sinks::local::LocalTargetConfig;
 use dbs_gateway::transfer::{
-    run_download_cli, Checksum, DownloadTask, Downloader, Progress, TargetsConfig, TransferConfig,
+    run_download_cli, Checksum, Downloader, Progress, TargetsConfig, TransferConfig,
 };
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -52,15 +53,16 @@ fn local_downloader(root: &Path, config: TransferConfig) -> Downloader {
         }),
         ..TargetsConfig::default()
     };
-    Downloader::new(config, &targets).unwrap()
+    Downloader::new(config, targets.build().unwrap()).unwrap()
 }
 
-fn task(server: &RangeServer, data: &[u8]) -> DownloadTask {
-    DownloadTask {
+fn task(server: &RangeServer, data: &[u8]) -> DownloadSpec {
+    DownloadSpec {
+        backup_set_id: "bs1".into(),
         url: server.url("full.xb"),
         location: "local".into(),
-        download_dir: "dl/db1".into(),
-        plan_id: "plan-7".into(),
+        dir: "dl/db1".into(),
+        backup_plan_id: "plan-7".into(),
         kind: SetKind::Full,
         set_name: "full_20261125.xb".into(),
         size: data.len() as u64,
@@ -68,14 +70,14 @@ fn task(server: &RangeServer, data: &[u8]) -> DownloadTask {
     }
 }
 
-fn final_path(root: &Path, t: &DownloadTask) -> PathBuf {
-    set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+fn final_path(root: &Path, t: &DownloadSpec) -> PathBuf {
+    set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
         .unwrap()
         .under(root)
 }
 
-fn part_path(root: &Path, t: &DownloadTask) -> PathBuf {
-    set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
+fn part_path(root: &Path, t: &DownloadSpec) -> PathBuf {
+    set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
         .unwrap()
         .partial()
         .under(root)

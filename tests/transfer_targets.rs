@@ -8,12 +8,14 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use bytes::Bytes;
+use dbs_gateway::api::gateway::DownloadSpec;
 use dbs_gateway::api::layout::{RelPath, SetKind};
-use dbs_gateway::transfer::config::{LocalTargetConfig, NasTargetConfig};
 use dbs_gateway::transfer::sinks::local::LocalTarget;
+use dbs_gateway::transfer::sinks::local::LocalTargetConfig;
 use dbs_gateway::transfer::sinks::nas::NasTarget;
+use dbs_gateway::transfer::sinks::nas::NasTargetConfig;
 use dbs_gateway::transfer::sinks::Target;
-use dbs_gateway::transfer::{DownloadTask, Downloader, Progress, TargetsConfig, TransferConfig};
+use dbs_gateway::transfer::{Downloader, Progress, TargetsConfig, TransferConfig};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use support::http_range_server::RangeServer;
@@ -43,15 +45,16 @@ fn downloader(local: Option<&Path>, nas: Option<&Path>) -> Downloader {
         max_retries: 2,
         ..TransferConfig::default()
     };
-    Downloader::new(config, &targets).unwrap()
+    Downloader::new(config, targets.build().unwrap()).unwrap()
 }
 
-fn task(server: &RangeServer, data: &[u8], location: &str) -> DownloadTask {
-    DownloadTask {
+fn task(server: &RangeServer, data: &[u8], location: &str) -> DownloadSpec {
+    DownloadSpec {
+        backup_set_id: "bs1".into(),
         url: server.url("set"),
         location: location.into(),
-        download_dir: "dl".into(),
-        plan_id: "plan1".into(),
+        dir: "dl".into(),
+        backup_plan_id: "plan1".into(),
         kind: SetKind::Increment,
         set_name: "mysql-bin.000054".into(),
         size: data.len() as u64,
@@ -64,7 +67,7 @@ fn task(server: &RangeServer, data: &[u8], location: &str) -> DownloadTask {
 }
 
 /// Runs `t`, its URL's origin taken as the control plane's.
-async fn run(d: &Downloader, t: &DownloadTask) -> Result<(), dbs_gateway::transfer::TransferError> {
+async fn run(d: &Downloader, t: &DownloadSpec) -> Result<(), dbs_gateway::transfer::TransferError> {
     d.run(
         t,
         &t.url,
@@ -202,7 +205,7 @@ async fn a_nas_unmounted_during_the_download_fails_the_set_instead_of_finishing_
 }
 
 /// Changes one field of a good task.
-type Spoil = fn(&mut DownloadTask);
+type Spoil = fn(&mut DownloadSpec);
 
 #[tokio::test]
 async fn hostile_dir_and_name_values_are_refused() {
@@ -216,17 +219,14 @@ async fn hostile_dir_and_name_values_are_refused() {
     let d = downloader(Some(&target_root), None);
 
     let cases: Vec<(Spoil, &str)> = vec![
+        (|t| t.dir = "../outside".into(), "InvalidPath.Traversal"),
         (
-            |t| t.download_dir = "../outside".into(),
+            |t| t.dir = "a/../../outside".into(),
             "InvalidPath.Traversal",
         ),
-        (
-            |t| t.download_dir = "a/../../outside".into(),
-            "InvalidPath.Traversal",
-        ),
-        (|t| t.download_dir = "/tmp".into(), "InvalidPath.Absolute"),
-        (|t| t.download_dir = "".into(), "InvalidPath.Empty"),
-        (|t| t.plan_id = "..".into(), "InvalidPath.Traversal"),
+        (|t| t.dir = "/tmp".into(), "InvalidPath.Absolute"),
+        (|t| t.dir = "".into(), "InvalidPath.Empty"),
+        (|t| t.backup_plan_id = "..".into(), "InvalidPath.Traversal"),
         (
             |t| t.set_name = "../../outside/x".into(),
             "InvalidPath.Traversal",
@@ -237,7 +237,10 @@ async fn hostile_dir_and_name_values_are_refused() {
             |t| t.set_name = ".dbs-part.x".into(),
             "InvalidPath.Reserved",
         ),
-        (|t| t.plan_id = ".dbs-part.p".into(), "InvalidPath.Reserved"),
+        (
+            |t| t.backup_plan_id = ".dbs-part.p".into(),
+            "InvalidPath.Reserved",
+        ),
         (|t| t.location = "ftp".into(), "Task.UnknownLocation"),
         (
             |t| t.url = "http://203.0.113.9/x".into(),
@@ -299,9 +302,8 @@ async fn a_download_of_a_locked_partial_waits_then_finishes() {
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "local");
     let target = LocalTarget::new(root.path());
-    let path =
-        dbs_gateway::api::layout::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
-            .unwrap();
+    let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
+        .unwrap();
     // Another run of the same set holds the partial with its first MiB.
     let mut other = target.open(&path, data.len() as u64).await.unwrap();
     other
@@ -334,9 +336,8 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "local");
     let target = LocalTarget::new(root.path());
-    let path =
-        dbs_gateway::api::layout::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
-            .unwrap();
+    let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
+        .unwrap();
     let other = target.open(&path, data.len() as u64).await.unwrap();
     let d = downloader(Some(root.path()), None);
     let cancel = CancellationToken::new();
@@ -357,10 +358,9 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
 }
 
 /// The partial name of the test task's set under `root`.
-fn partial_of(root: &Path, t: &DownloadTask) -> std::path::PathBuf {
-    let path =
-        dbs_gateway::api::layout::set_layout(&t.download_dir, &t.plan_id, t.kind, &t.set_name)
-            .unwrap();
+fn partial_of(root: &Path, t: &DownloadSpec) -> std::path::PathBuf {
+    let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
+        .unwrap();
     LocalTarget::new(root).part_path(&path)
 }
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::config::GatewayConfig;
 use crate::discovery::{self, ListRequest};
-use crate::transfer::downloader::Downloader;
 
 use super::client::{ClientError, ControlClient};
 
@@ -106,20 +105,8 @@ pub async fn check_databases(config: &GatewayConfig) -> Vec<CheckLine> {
 /// Checks each configured target: usable now (directory, mount, server,
 /// credentials).
 pub async fn check_targets(config: &GatewayConfig) -> Vec<CheckLine> {
-    let downloader = match Downloader::new(config.transfer.clone(), &config.targets) {
-        Ok(d) => d,
-        Err(e) => {
-            return vec![CheckLine {
-                item: "targets".into(),
-                problem: Some(e.to_string()),
-            }]
-        }
-    };
     let mut lines = Vec::new();
-    for location in downloader.locations() {
-        let Some(target) = downloader.target(location) else {
-            continue;
-        };
+    for (location, target) in config.sinks.iter() {
         let problem = target
             .check()
             .await

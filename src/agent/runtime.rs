@@ -177,7 +177,7 @@ pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(
         source,
     })?;
     let client = ControlClient::new(&config.control, config.access_key_secret.clone())?;
-    let downloader = Downloader::new(config.transfer.clone(), &config.targets)?;
+    let downloader = Downloader::new(config.transfer.clone(), config.sinks.clone())?;
     let journal = Journal::new(&config.gateway.state_dir);
     info!(identifier = %identity.identifier, endpoint = %client.endpoint(), "dbs-gateway starting");
     let shared = Arc::new(Shared {

@@ -15,7 +15,6 @@ use crate::config::GatewayConfig;
 use crate::discovery::{self, DatabaseType, DiscoveryError, ListRequest};
 use crate::transfer::downloader::Downloader;
 use crate::transfer::error::TransferError;
-use crate::transfer::validate::DownloadTask;
 
 /// A task that failed, with the code and message reported to the control plane.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,16 +128,6 @@ async fn download_set(
     ctx: &TaskContext<'_>,
     cancel: &CancellationToken,
 ) -> Result<Value, TransferError> {
-    let task = DownloadTask {
-        url: spec.url.clone(),
-        location: spec.location.clone(),
-        download_dir: spec.dir.clone(),
-        plan_id: spec.backup_plan_id.clone(),
-        kind: spec.kind,
-        set_name: spec.set_name.clone(),
-        size: spec.size,
-        crc64: spec.crc64.clone(),
-    };
     let progress = ctx.progress.clone();
     let report = Box::new(move |p: &crate::transfer::progress::Progress| {
         progress.send_replace(Some(json!({
@@ -150,7 +139,7 @@ async fn download_set(
     });
     let outcome = ctx
         .downloader
-        .run(&task, ctx.control_url, report, cancel)
+        .run(spec, ctx.control_url, report, cancel)
         .await?;
     Ok(json!({
         "Location": outcome.location,

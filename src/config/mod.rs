@@ -3,8 +3,9 @@
 //!
 //! Loading happens in two steps: [`RawConfig`] is the file as written (serde,
 //! every unknown or mistyped key noted), then [`GatewayConfig::load`]
-//! validates its values and resolves secrets from `*_file` paths, reporting
-//! every problem of both steps at once as `FILE: key: what is wrong`.
+//! validates its values, resolves secrets from `*_file` paths and builds the
+//! targets of `[targets.*]`, reporting every problem of both steps at once
+//! as `FILE: key: what is wrong`.
 
 mod scan;
 mod schema;
@@ -12,6 +13,7 @@ mod schema;
 use std::path::{Path, PathBuf};
 
 use crate::secret::{resolve_secret, Secret};
+use crate::transfer::{Targets, TargetsConfig, TransferConfig};
 pub use schema::{ControlConfig, GatewaySection, LogConfig, LogFormat, RawConfig};
 
 /// Environment variables with this prefix override keys of the file:
@@ -43,9 +45,11 @@ pub struct GatewayConfig {
     /// `[[databases]]`.
     pub databases: Vec<crate::discovery::DatabaseConfig>,
     /// `[transfer]`.
-    pub transfer: crate::transfer::config::TransferConfig,
-    /// `[targets.*]`.
-    pub targets: crate::transfer::config::TargetsConfig,
+    pub transfer: TransferConfig,
+    /// `[targets.*]` as written.
+    pub targets: TargetsConfig,
+    /// The targets `[targets.*]` configures, built once at load.
+    pub sinks: Targets,
 }
 
 impl GatewayConfig {
@@ -60,6 +64,10 @@ impl GatewayConfig {
         };
         let (raw, mut problems) = RawConfig::read(path).map_err(fail)?;
         problems.extend(raw.validate());
+        let sinks = raw.targets.build().unwrap_or_else(|target_problems| {
+            problems.extend(target_problems);
+            Targets::default()
+        });
         let access_key_secret = match resolve_secret(
             "control.access_key_secret",
             raw.control.access_key_secret.as_ref(),
@@ -83,6 +91,7 @@ impl GatewayConfig {
             databases: raw.databases,
             transfer: raw.transfer,
             targets: raw.targets,
+            sinks,
         })
     }
 }

@@ -17,18 +17,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::checksum::Checksum;
-use super::config::{TargetsConfig, TransferConfig};
+use super::config::TransferConfig;
 use super::downloader::{http_client, options_from};
 use super::error::TransferError;
 use super::pipeline::{self, DownloadOutcome, Job};
 use super::progress::{Progress, ProgressFn};
-use super::sinks::credentials::CredentialError;
-use super::sinks::ftp::FtpTarget;
-use super::sinks::local::LocalTarget;
-use super::sinks::minio::MinioTarget;
-use super::sinks::nas::NasTarget;
-use super::sinks::Target;
-use super::source::HttpSource;
+use super::sinks::local::LocalTargetConfig;
+use super::sinks::nas::NasTargetConfig;
+use super::sinks::{BuildError, SinkConfig, Target, TargetsConfig};
+use super::sources::http::HttpSource;
 use super::throttle::Throttle;
 use super::validate::{check_url, ValidateError};
 use crate::api::layout::RelPath;
@@ -65,10 +62,11 @@ pub async fn run_download_cli(
             on_signal.cancel();
         }
     });
+    let source = HttpSource::new(http_client(&config)?, url);
     let job = Job {
-        source: HttpSource::new(http_client(&config)?, url),
+        source: &source,
         target: target.as_ref(),
-        path: name,
+        path: &name,
         size,
         checksum,
     };
@@ -102,25 +100,25 @@ fn open_destination(
         location: to.to_owned(),
         configured: format!("{kind}: needs --config with a [targets.{kind}] section"),
     };
-    let credentials = |e: CredentialError| TransferError::Client(e.to_string());
+    let built = |e: BuildError| TransferError::Client(e.to_string());
     let target: Box<dyn Target> = match to.split_once(':').map(|(kind, _)| kind) {
         Some("ftp") => {
             let config = targets
                 .and_then(|t| t.ftp.as_ref())
                 .ok_or_else(|| remote("ftp"))?;
-            Box::new(FtpTarget::from_spec(to, config).map_err(credentials)?)
+            Box::new(config.for_spec(to).build().map_err(built)?)
         }
         Some("minio") => {
             let config = targets
                 .and_then(|t| t.minio.as_ref())
                 .ok_or_else(|| remote("minio"))?;
-            Box::new(MinioTarget::from_spec(to, config).map_err(credentials)?)
+            Box::new(config.for_spec(to).build().map_err(built)?)
         }
         _ => {
             let (kind, root, name) = destination(to, url)?;
             let target: Box<dyn Target> = match kind {
-                "nas" => Box::new(NasTarget::new(&root)),
-                _ => Box::new(LocalTarget::new(&root)),
+                "nas" => Box::new(NasTargetConfig { root }.build().map_err(built)?),
+                _ => Box::new(LocalTargetConfig { root }.build().map_err(built)?),
             };
             return Ok((target, name));
         }

@@ -1,5 +1,6 @@
-//! The `[transfer]` and `[targets.*]` sections of gateway.toml: schema,
-//! defaults (in [`defaults`]) and validation.
+//! The `[transfer]` section of gateway.toml: schema, defaults (in
+//! [`defaults`]) and validation. `[targets.*]` is the sinks' own
+//! (`sinks::TargetsConfig`).
 //!
 //! ```toml
 //! [transfer]
@@ -12,23 +13,12 @@
 //! retry_max_backoff_secs = 60
 //! connect_timeout_secs = 15
 //! read_timeout_secs = 60
-//!
-//! [targets.local]
-//! root = "/var/backups/dbs"
-//!
-//! [targets.nas]
-//! root = "/mnt/nas"
 //! ```
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::Deserialize;
-
-use super::sinks::credentials::CredentialError;
-use super::sinks::ftp::{FtpConfig, FtpTarget};
-use super::sinks::minio::{MinioConfig, MinioTarget};
 
 /// Default values of optional keys.
 pub mod defaults {
@@ -161,76 +151,11 @@ impl TransferConfig {
     }
 }
 
-/// `[targets]`: the locations a download may land in. A task naming a
-/// location that is not configured here is refused.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetsConfig {
-    /// `[targets.local]`: a directory on this host.
-    pub local: Option<LocalTargetConfig>,
-    /// `[targets.nas]`: a mounted NFS/SMB share.
-    pub nas: Option<NasTargetConfig>,
-    /// An FTP or FTPS server.
-    pub ftp: Option<FtpConfig>,
-    /// An S3-compatible store (MinIO or any other).
-    pub minio: Option<MinioConfig>,
-}
-
-impl TargetsConfig {
-    /// Every problem of values serde accepted, as `targets.NAME.KEY: what`.
-    pub fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if let Some(local) = &self.local {
-            if !local.root.is_absolute() {
-                problems.push("targets.local.root: must be an absolute path".into());
-            }
-        }
-        if let Some(nas) = &self.nas {
-            if !nas.root.is_absolute() {
-                problems.push("targets.nas.root: must be an absolute path".into());
-            }
-        }
-        // Building a remote target resolves its secrets and CA file: a
-        // problem there is a configuration problem, found at load time.
-        let remote = |key: &str, built: Result<(), CredentialError>| {
-            built.err().map(|e| {
-                let text = e.to_string();
-                format!(
-                    "targets.{key}: {}",
-                    text.trim_start_matches("gateway.toml: ")
-                )
-            })
-        };
-        if let Some(ftp) = &self.ftp {
-            problems.extend(remote("ftp", FtpTarget::new(ftp).map(drop)));
-        }
-        if let Some(minio) = &self.minio {
-            problems.extend(remote("minio", MinioTarget::new(minio).map(drop)));
-        }
-        problems
-    }
-}
-
-/// `[targets.local]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalTargetConfig {
-    /// Directory sets are written under (must exist).
-    pub root: PathBuf,
-}
-
-/// `[targets.nas]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NasTargetConfig {
-    /// Mount point of the share; downloads are refused while it is not
-    /// mounted, so they never fill the host's own disk.
-    pub root: PathBuf,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transfer::sinks::TargetsConfig;
+    use std::path::PathBuf;
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -274,7 +199,7 @@ mod tests {
         assert_eq!(f.targets.local.unwrap().root, PathBuf::from("/srv/b"));
         let f = parse("[targets.nas]\nroot = \"mnt\"\n").unwrap();
         assert_eq!(
-            f.targets.validate(),
+            f.targets.build().unwrap_err(),
             vec!["targets.nas.root: must be an absolute path".to_string()]
         );
         assert!(parse("[transfer]\nmax_concurent = 3\n").is_err());

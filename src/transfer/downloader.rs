@@ -2,32 +2,27 @@
 //! configured targets, one HTTP client, the concurrency limit and the
 //! shared bandwidth limit.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{TargetsConfig, TransferConfig};
+use super::config::TransferConfig;
 use super::error::TransferError;
 use super::pipeline::{self, DownloadOutcome, Job, Options, RetryPolicy};
 use super::progress::ProgressFn;
-use super::sinks::credentials::CredentialError;
-use super::sinks::ftp::FtpTarget;
-use super::sinks::local::LocalTarget;
-use super::sinks::minio::MinioTarget;
-use super::sinks::nas::NasTarget;
-use super::sinks::Target;
-use super::source::HttpSource;
+use super::sinks::{Target, Targets};
+use super::sources::http::HttpSource;
 use super::throttle::Throttle;
-use super::validate::{validate, DownloadTask, ValidateError};
+use super::validate::{validate, ValidTask, ValidateError};
+use crate::api::gateway::DownloadSpec;
 
 /// Runs download tasks under the `[transfer]` limits.
 pub struct Downloader {
     config: TransferConfig,
     client: reqwest::Client,
-    targets: BTreeMap<String, Arc<dyn Target>>,
+    targets: Targets,
     slots: Arc<Semaphore>,
     throttle: Option<Arc<Throttle>>,
 }
@@ -47,49 +42,15 @@ pub fn http_client(config: &TransferConfig) -> Result<reqwest::Client, TransferE
 }
 
 impl Downloader {
-    /// A downloader with the targets configured in `targets`.
-    pub fn new(config: TransferConfig, targets: &TargetsConfig) -> Result<Self, TransferError> {
-        let client = http_client(&config)?;
-        let mut map: BTreeMap<String, Arc<dyn Target>> = BTreeMap::new();
-        if let Some(local) = &targets.local {
-            map.insert("local".into(), Arc::new(LocalTarget::new(&local.root)));
-        }
-        if let Some(nas) = &targets.nas {
-            map.insert("nas".into(), Arc::new(NasTarget::new(&nas.root)));
-        }
-        let remote = |e: CredentialError| TransferError::Client(e.to_string());
-        if let Some(ftp) = &targets.ftp {
-            map.insert("ftp".into(), Arc::new(FtpTarget::new(ftp).map_err(remote)?));
-        }
-        if let Some(minio) = &targets.minio {
-            map.insert(
-                "minio".into(),
-                Arc::new(MinioTarget::new(minio).map_err(remote)?),
-            );
-        }
+    /// A downloader writing to `targets` (see `TargetsConfig::build`).
+    pub fn new(config: TransferConfig, targets: Targets) -> Result<Self, TransferError> {
         Ok(Downloader {
+            client: http_client(&config)?,
             slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
             throttle: config.bandwidth_limit().map(|b| Arc::new(Throttle::new(b))),
             config,
-            client,
-            targets: map,
+            targets,
         })
-    }
-
-    /// Adds (or replaces) the target for `location` (`ftp`, `minio`).
-    pub fn with_target(mut self, location: &str, target: Arc<dyn Target>) -> Self {
-        self.targets.insert(location.to_owned(), target);
-        self
-    }
-
-    /// The configured locations.
-    pub fn locations(&self) -> Vec<&str> {
-        self.targets.keys().map(String::as_str).collect()
-    }
-
-    /// The target for `location`, if configured.
-    pub fn target(&self, location: &str) -> Option<&Arc<dyn Target>> {
-        self.targets.get(location)
     }
 
     /// Checks `task`, waits for a free slot, and downloads it. `control` is
@@ -98,35 +59,48 @@ impl Downloader {
     /// committed, the download failed, or `cancel` fired (partial kept).
     pub async fn run(
         &self,
-        task: &DownloadTask,
+        task: &DownloadSpec,
         control: &str,
         progress: ProgressFn,
         cancel: &CancellationToken,
     ) -> Result<DownloadOutcome, TransferError> {
-        let valid = validate(
-            task,
-            &self.locations(),
-            &self.config.allowed_url_hosts,
-            control,
-        )?;
-        let target = self.targets.get(&valid.location).cloned().ok_or_else(|| {
-            ValidateError::UnknownLocation {
-                location: valid.location.clone(),
-                configured: self.locations().join(", "),
-            }
-        })?;
+        let locations = self.targets.locations();
+        let valid = validate(task, &locations, &self.config.allowed_url_hosts, control)?;
+        let target =
+            self.targets
+                .get(&valid.location)
+                .ok_or_else(|| ValidateError::UnknownLocation {
+                    location: valid.location.clone(),
+                    configured: locations.join(", "),
+                })?;
+        self.download(&valid, target.as_ref(), progress, cancel)
+            .await
+    }
+
+    /// Waits for a free slot and downloads the checked `task` from its URL
+    /// into `target` through the pipeline (source → checksum → throttle →
+    /// sink), under the `[transfer]` limits; `task.location` is not looked
+    /// at.
+    pub async fn download(
+        &self,
+        task: &ValidTask,
+        target: &dyn Target,
+        progress: ProgressFn,
+        cancel: &CancellationToken,
+    ) -> Result<DownloadOutcome, TransferError> {
         let _slot = tokio::select! {
             _ = cancel.cancelled() => return Err(TransferError::Cancelled),
             slot = self.slots.clone().acquire_owned() => {
                 slot.map_err(|e| TransferError::Client(e.to_string()))?
             }
         };
+        let source = HttpSource::new(self.client.clone(), task.url.clone());
         let job = Job {
-            source: HttpSource::new(self.client.clone(), valid.url),
-            target: target.as_ref(),
-            path: valid.path,
-            size: Some(valid.size),
-            checksum: Some(valid.checksum),
+            source: &source,
+            target,
+            path: &task.path,
+            size: Some(task.size),
+            checksum: Some(task.checksum),
         };
         pipeline::download(job, &self.options(), progress, cancel).await
     }

@@ -3,7 +3,7 @@
 
 use super::checksum::Checksum;
 use super::sinks::SinkError;
-use super::source::SourceError;
+use super::sources::SourceError;
 use super::validate::ValidateError;
 
 /// Why a download failed.
@@ -12,7 +12,7 @@ pub enum TransferError {
     /// The task was refused before any byte moved.
     #[error(transparent)]
     Invalid(#[from] ValidateError),
-    /// The HTTP source failed.
+    /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
     /// The target failed (full, unmounted, I/O).

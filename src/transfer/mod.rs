@@ -1,15 +1,18 @@
-//! Backup-set downloads: HTTP source → checksum → throttle → sink.
+//! Backup-set downloads: source → checksum → throttle → sink.
 //!
+//! - [`validate`]: checks the wire's `DownloadSpec` (location, path, URL
+//!   origin, checksum) into a [`ValidTask`].
+//! - [`sources`]: the [`sources::Source`] interface and the `http` source
+//!   (Range, If-Range, HEAD).
 //! - [`checksum`]: the CRC64 tasks carry (and SHA-256 for the CLI).
-//! - [`validate`]: checks a [`DownloadTask`] (location, path, URL host).
-//! - [`source`]: the HTTP(S) source (Range, If-Range, HEAD).
 //! - [`throttle`]: the shared bandwidth limit.
-//! - [`progress`]: progress reports at a fixed interval.
-//! - [`sinks`]: the [`sinks::Target`] / [`sinks::SinkWriter`] interface and the
-//!   `local`, `nas`, `ftp` and `minio` targets.
+//! - [`sinks`]: the [`sinks::Target`] / [`sinks::SinkWriter`] interface, the
+//!   `local`, `nas`, `ftp` and `minio` targets, and the registry that
+//!   declares `[targets.*]` and builds them.
 //! - [`pipeline`]: one download, resumed, retried, verified, committed.
+//! - [`progress`]: progress reports at a fixed interval.
 //! - [`downloader`]: what the agent holds: targets, limits, HTTP client.
-//! - [`config`]: `[transfer]` and `[targets.*]` of gateway.toml.
+//! - [`config`]: `[transfer]` of gateway.toml.
 //! - [`cli`]: the one-shot `dbs-gateway download` command.
 //! - [`error`]: [`TransferError`] and its codes.
 
@@ -21,15 +24,16 @@ pub mod error;
 pub mod pipeline;
 pub mod progress;
 pub mod sinks;
-pub mod source;
+pub mod sources;
 pub mod throttle;
 pub mod validate;
 
 pub use checksum::Checksum;
 pub use cli::run_download_cli;
-pub use config::{TargetsConfig, TransferConfig};
+pub use config::TransferConfig;
 pub use downloader::Downloader;
 pub use error::TransferError;
 pub use pipeline::DownloadOutcome;
 pub use progress::{Progress, ProgressFn};
-pub use validate::DownloadTask;
+pub use sinks::{Targets, TargetsConfig};
+pub use validate::ValidTask;

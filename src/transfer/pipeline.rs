@@ -1,8 +1,8 @@
-//! One download: HTTP source → checksum → throttle → sink, in bounded
+//! One download: source → checksum → throttle → sink, in bounded
 //! memory, resumed from what the sink holds, retried with backoff, and
 //! committed only when size and checksum match.
 //!
-//! Memory: one HTTP chunk is in flight at a time; the next is read only
+//! Memory: one source chunk is in flight at a time; the next is read only
 //! after the sink accepted the previous one, so RSS does not grow with the
 //! size of the set.
 
@@ -17,18 +17,18 @@ use super::checksum::{Checksum, Hasher};
 use super::error::TransferError;
 use super::progress::{ProgressFn, ProgressMeter};
 use super::sinks::{SinkError, SinkWriter, Target};
-use super::source::{HttpSource, SourceError};
+use super::sources::{Source, SourceError};
 use super::throttle::Throttle;
 use crate::api::layout::RelPath;
 
-/// What to download and where.
+/// The two ends of one download and what the bytes must be.
 pub struct Job<'a> {
     /// Where the bytes come from.
-    pub source: HttpSource,
+    pub source: &'a dyn Source,
     /// Where they go.
     pub target: &'a dyn Target,
     /// Path inside the target.
-    pub path: RelPath,
+    pub path: &'a RelPath,
     /// Size of the set; `None` asks the server (`HEAD`).
     pub size: Option<u64>,
     /// Expected checksum; `None` only computes a CRC64.
@@ -80,9 +80,9 @@ pub struct DownloadOutcome {
     pub checksum: Checksum,
     /// Bytes found in a partial from an earlier attempt and kept.
     pub resumed_from: u64,
-    /// Bytes received over HTTP by this call.
+    /// Bytes read from the source by this call.
     pub downloaded: u64,
-    /// HTTP requests made for the body.
+    /// Opens of the source (HTTP requests) for the body.
     pub attempts: u32,
     /// Wall time of the call.
     pub elapsed: Duration,
@@ -90,7 +90,7 @@ pub struct DownloadOutcome {
 
 /// State of one download between attempts.
 struct Run<'a> {
-    source: &'a HttpSource,
+    source: &'a dyn Source,
     writer: Box<dyn SinkWriter>,
     hasher: Hasher,
     meter: ProgressMeter,
@@ -110,7 +110,7 @@ pub async fn download(
     cancel: &CancellationToken,
 ) -> Result<DownloadOutcome, TransferError> {
     let started = Instant::now();
-    let location = job.target.describe(&job.path);
+    let location = job.target.describe(job.path);
     job.target.check().await?;
     let size = match job.size {
         Some(size) => size,
@@ -119,7 +119,7 @@ pub async fn download(
     // Opening may wait for another run of the same set to let go of its
     // partial; a shutdown stops the wait.
     let mut writer = tokio::select! {
-        opened = job.target.open(&job.path, size) => opened?,
+        opened = job.target.open(job.path, size) => opened?,
         _ = cancel.cancelled() => return Err(TransferError::Cancelled),
     };
     if let Err(e) = ensure_room(job.target, &location, size - writer.offset()).await {
@@ -136,7 +136,7 @@ pub async fn download(
     };
     tracing::info!(%location, url = job.source.shown(), size, resumed_from, "download starts");
     let mut run = Run {
-        source: &job.source,
+        source: job.source,
         writer,
         hasher,
         meter: ProgressMeter::new(progress, options.progress_interval, size),
@@ -315,7 +315,7 @@ impl Run<'_> {
             let chunk = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(TransferError::Cancelled),
-                chunk = body.chunk() => chunk?,
+                chunk = body.bytes.next() => chunk.transpose()?,
             };
             let Some(chunk) = chunk else { break };
             let len = chunk.len() as u64;

@@ -6,44 +6,23 @@
 //! entry is an origin (`https://cdn.example:8443`) or a bare host, which
 //! means that host on the default port of `http` (80) or `https` (443).
 //!
-//! [`DownloadTask`] is the task as the control plane sent it; [`validate`]
-//! turns it into a [`ValidTask`] or names the first field that is wrong.
+//! [`validate`] turns the wire's [`DownloadSpec`] into a [`ValidTask`] or
+//! names the first field that is wrong.
 
 use reqwest::Url;
 
 use super::checksum::Checksum;
-use crate::api::layout::{set_layout, PathError, RelPath, SetKind};
+use crate::api::gateway::DownloadSpec;
+use crate::api::layout::{set_layout, PathError, RelPath};
 
-/// A backup-set download as the control plane describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadTask {
-    /// Signed URL of the set's bytes (`http` or `https`).
-    pub url: String,
-    /// `BackupSetDownloadTargetTypeLocation`: `local`, `nas`, `ftp`, `minio`.
-    pub location: String,
-    /// `BackupSetDownloadDir`: directory inside the target root; may hold
-    /// several `/`-separated components.
-    pub download_dir: String,
-    /// `BackupPlanId`.
-    pub plan_id: String,
-    /// Full or incremental set.
-    pub kind: SetKind,
-    /// File name of the set (`BackupSetName`, e.g. `mysql-bin.000054`).
-    pub set_name: String,
-    /// Size of the set in bytes.
-    pub size: u64,
-    /// CRC-64/ECMA-182 of the set, an unsigned decimal (see `checksum`).
-    pub crc64: String,
-}
-
-/// A task that passed [`validate`].
+/// A download task that passed [`validate`]: what the pipeline needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidTask {
     /// The parsed URL.
     pub url: Url,
     /// The location name, one of the configured targets.
     pub location: String,
-    /// `{download_dir}/{plan_id}/{full|increment}/{set_name}`.
+    /// `{dir}/{backup_plan_id}/{full|increment}/{set_name}`.
     pub path: RelPath,
     /// Size in bytes.
     pub size: u64,
@@ -101,11 +80,11 @@ impl ValidateError {
     }
 }
 
-/// Checks `task`. `locations` are the configured target names;
+/// Checks `task` as the control plane sent it. `locations` are the configured target names;
 /// `allowed_hosts` is `transfer.allowed_url_hosts`, and when it is empty
 /// only the origin of `control` (the control plane's URL) is allowed.
 pub fn validate(
-    task: &DownloadTask,
+    task: &DownloadSpec,
     locations: &[&str],
     allowed_hosts: &[String],
     control: &str,
@@ -116,7 +95,7 @@ pub fn validate(
             configured: locations.join(", "),
         });
     }
-    let path = set_layout(&task.download_dir, &task.plan_id, task.kind, &task.set_name)?;
+    let path = set_layout(&task.dir, &task.backup_plan_id, task.kind, &task.set_name)?;
     let url = check_url(&task.url, allowed_hosts, control)?;
     let checksum = Checksum::parse_crc64(&task.crc64)
         .ok_or_else(|| ValidateError::BadChecksum(task.crc64.clone()))?;
@@ -179,25 +158,19 @@ pub fn entry_origins(entry: &str) -> Vec<String> {
         .collect()
 }
 
-/// The URL without query string or fragment, for logs and messages: a
-/// signed URL's query holds its signature.
-pub fn redact_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::layout::SetKind;
+    use crate::transfer::sources::http::redact_url;
 
-    fn task() -> DownloadTask {
-        DownloadTask {
+    fn task() -> DownloadSpec {
+        DownloadSpec {
+            backup_set_id: "set1".into(),
             url: "http://control.example:8080/sets/1?Expires=1&Signature=abc".into(),
             location: "local".into(),
-            download_dir: "dl".into(),
-            plan_id: "plan1".into(),
+            dir: "dl".into(),
+            backup_plan_id: "plan1".into(),
             kind: SetKind::Full,
             set_name: "full.xb".into(),
             size: 10,
@@ -205,7 +178,7 @@ mod tests {
         }
     }
 
-    fn check(t: &DownloadTask, allowed: &[&str]) -> Result<ValidTask, ValidateError> {
+    fn check(t: &DownloadSpec, allowed: &[&str]) -> Result<ValidTask, ValidateError> {
         let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
         validate(
             t,
@@ -224,23 +197,20 @@ mod tests {
     }
 
     /// Changes one field of a good task.
-    type Spoil = fn(&mut DownloadTask);
+    type Spoil = fn(&mut DownloadSpec);
 
     #[test]
     fn each_bad_field_has_its_code() {
         let cases: Vec<(Spoil, &str)> = vec![
             (|t| t.location = "tape".into(), "Task.UnknownLocation"),
-            (
-                |t| t.download_dir = "../etc".into(),
-                "InvalidPath.Traversal",
-            ),
-            (|t| t.download_dir = "/etc".into(), "InvalidPath.Absolute"),
+            (|t| t.dir = "../etc".into(), "InvalidPath.Traversal"),
+            (|t| t.dir = "/etc".into(), "InvalidPath.Absolute"),
             (
                 |t| t.set_name = "a\u{1b}[2J".into(),
                 "InvalidPath.BadCharacter",
             ),
             (|t| t.set_name = "a/b".into(), "InvalidPath.Traversal"),
-            (|t| t.plan_id = "".into(), "InvalidPath.Empty"),
+            (|t| t.backup_plan_id = "".into(), "InvalidPath.Empty"),
             (|t| t.url = "not a url".into(), "Task.InvalidUrl"),
             (
                 |t| t.url = "file:///etc/passwd".into(),

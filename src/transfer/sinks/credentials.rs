@@ -6,41 +6,8 @@ use std::path::Path;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+use super::BuildError;
 use crate::secret::{self, Secret};
-
-/// A target's credentials or CA could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
-    /// The secret is missing, given twice, empty, or its file unreadable.
-    #[error("gateway.toml: {0}")]
-    Secret(String),
-    /// The CA file could not be read or holds no certificate.
-    #[error("gateway.toml: {key}: {path}: {reason}")]
-    CaFile {
-        key: &'static str,
-        path: String,
-        reason: String,
-    },
-    /// A value is not usable (for example an endpoint that is not a URL).
-    #[error("gateway.toml: {key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
-}
-
-impl CredentialError {
-    /// Stable error code reported to the control plane.
-    pub fn code(&self) -> &'static str {
-        match self {
-            CredentialError::Secret(_) => "Config.Secret",
-            CredentialError::Invalid { .. } => "Config.Invalid",
-            CredentialError::CaFile { .. } => "Config.CaFile",
-        }
-    }
-
-    /// Never retryable: an operator must fix the file.
-    pub fn is_retryable(&self) -> bool {
-        false
-    }
-}
 
 /// The secret given inline or in `file` (see [`secret::resolve_secret`]);
 /// `key` names the setting, for example `targets.ftp.password`.
@@ -48,8 +15,8 @@ pub fn resolve_secret(
     key: &'static str,
     inline: Option<&Secret>,
     file: Option<&Path>,
-) -> Result<Secret, CredentialError> {
-    secret::resolve_secret(key, inline, file).map_err(CredentialError::Secret)
+) -> Result<Secret, BuildError> {
+    secret::resolve_secret(key, inline, file).map_err(BuildError::Secret)
 }
 
 /// The root certificates for TLS: the PEM certificates of `file` when given,
@@ -57,14 +24,14 @@ pub fn resolve_secret(
 pub fn load_ca_file(
     key: &'static str,
     file: Option<&Path>,
-) -> Result<rustls::RootCertStore, CredentialError> {
+) -> Result<rustls::RootCertStore, BuildError> {
     let mut roots = rustls::RootCertStore::empty();
     let Some(path) = file else {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         return Ok(roots);
     };
     let shown = path.display().to_string();
-    let err = |reason: String| CredentialError::CaFile {
+    let err = |reason: String| BuildError::CaFile {
         key,
         path: shown.clone(),
         reason,

@@ -33,17 +33,13 @@
 //! - `abort(keep_partial)`: `true` leaves the partial for a later resume (a
 //!   cancelled or retryable failure); `false` removes it (a checksum mismatch,
 //!   a permanent failure). Nothing ever appears at the final name.
-
-mod beneath;
-mod file_writer;
-pub mod local;
-mod md5;
-pub mod nas;
-mod writeback;
-// Remote targets.
-pub mod credentials;
-pub mod ftp;
-pub mod minio;
+//!
+//! ## Adding a target
+//!
+//! A folder `sinks/NAME/` with the target and its config type, which
+//! implements [`SinkConfig`] (its `build()` is the one place the target is
+//! made), plus two lines here: `pub mod NAME;` and the registry line
+//! `NAME: NAME::ItsConfig,` (the location name, the `[targets.NAME]` section).
 
 use std::io;
 
@@ -52,6 +48,27 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 use crate::api::layout::RelPath;
+
+mod credentials;
+pub mod ftp;
+pub mod local;
+pub mod minio;
+pub mod nas;
+mod registry;
+
+pub use registry::{BuildError, SinkConfig, Targets};
+
+// The registry: every sink, by location name, with its config section.
+registry::sinks! {
+    /// `[targets.local]`: a directory on this host.
+    local: local::LocalTargetConfig,
+    /// `[targets.nas]`: a mounted NFS/SMB share.
+    nas: nas::NasTargetConfig,
+    /// `[targets.ftp]`: an FTP or FTPS server.
+    ftp: ftp::FtpConfig,
+    /// `[targets.minio]`: an S3-compatible store (MinIO or any other).
+    minio: minio::MinioConfig,
+}
 
 /// A stream of bytes already written to a partial, for hashing on resume.
 pub type ByteStream = BoxStream<'static, Result<Bytes, SinkError>>;

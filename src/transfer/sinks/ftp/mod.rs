@@ -34,8 +34,8 @@ use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
-use super::credentials::{load_ca_file, resolve_secret, CredentialError};
-use super::{ByteStream, SinkError, SinkWriter, Target};
+use super::credentials::{load_ca_file, resolve_secret};
+use super::{BuildError, ByteStream, SinkConfig, SinkError, SinkWriter, Target};
 use crate::api::layout::RelPath;
 use crate::secret::Secret;
 
@@ -179,9 +179,12 @@ impl fmt::Debug for FtpTarget {
     }
 }
 
-impl FtpTarget {
-    /// Builds the target from its config: reads `password_file` and the CA.
-    pub fn new(config: &FtpConfig) -> Result<Self, CredentialError> {
+impl SinkConfig for FtpConfig {
+    type Target = FtpTarget;
+
+    /// Reads `password_file` and the CA.
+    fn build(&self) -> Result<FtpTarget, BuildError> {
+        let config = self;
         let password = resolve_secret(
             "targets.ftp.password",
             config.password.as_ref(),
@@ -196,7 +199,7 @@ impl FtpTarget {
                         rustls::crypto::ring::default_provider(),
                     ))
                     .with_safe_default_protocol_versions()
-                    .map_err(|e| CredentialError::Invalid {
+                    .map_err(|e| BuildError::Invalid {
                         key: "targets.ftp.tls",
                         reason: e.to_string(),
                     })?
@@ -219,16 +222,18 @@ impl FtpTarget {
             }),
         })
     }
+}
 
-    /// Builds the target for a `--to ftp:[ROOT]` spec: `config` gives the
-    /// server and credentials, a non-empty ROOT replaces its `root`.
-    pub fn from_spec(spec: &str, config: &FtpConfig) -> Result<Self, CredentialError> {
+impl FtpConfig {
+    /// The config for a `--to ftp:[ROOT]` spec: this server and
+    /// credentials, with a non-empty ROOT in place of `root`.
+    pub fn for_spec(&self, spec: &str) -> FtpConfig {
         let rest = spec.strip_prefix("ftp:").unwrap_or(spec);
-        let mut config = config.clone();
+        let mut config = self.clone();
         if !rest.is_empty() {
             config.root = rest.to_owned();
         }
-        Self::new(&config)
+        config
     }
 }
 
@@ -786,9 +791,9 @@ mod tests {
     #[test]
     fn spec_replaces_root() {
         let cfg = FtpConfig::new("127.0.0.1", 2121, "u", Secret::new("p"));
-        let t = FtpTarget::from_spec("ftp:/incoming", &cfg).expect("target");
+        let t = cfg.for_spec("ftp:/incoming").build().expect("target");
         assert_eq!(t.inner.remote("a/b"), "/incoming/a/b");
-        let t = FtpTarget::from_spec("ftp:", &cfg).expect("target");
+        let t = cfg.for_spec("ftp:").build().expect("target");
         assert_eq!(t.inner.remote("a/b"), "a/b");
     }
 

@@ -30,14 +30,19 @@ use bytes::Bytes;
 use futures::StreamExt;
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
+use serde::Deserialize;
 use tokio::fs::{self, File};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-use super::beneath::{self, Ident, WalkError};
-use super::file_writer::FileWriter;
-use super::{ByteStream, SinkError, SinkWriter, Target};
+use super::{BuildError, ByteStream, SinkConfig, SinkError, SinkWriter, Target};
 use crate::api::layout::RelPath;
+use beneath::{Ident, WalkError};
+use file_writer::FileWriter;
+
+mod beneath;
+mod file_writer;
+mod writeback;
 
 /// Chunk size used to read a partial back for hashing.
 const READ_BACK_CHUNK: usize = 256 * 1024;
@@ -46,6 +51,35 @@ const READ_BACK_CHUNK: usize = 256 * 1024;
 const LOCK_WAIT_FIRST: Duration = Duration::from_millis(100);
 /// Longest wait between two tries of a locked partial.
 const LOCK_WAIT_MAX: Duration = Duration::from_secs(5);
+
+/// `[targets.local]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalTargetConfig {
+    /// Directory sets are written under (must exist).
+    pub root: PathBuf,
+}
+
+impl SinkConfig for LocalTargetConfig {
+    type Target = LocalTarget;
+
+    fn build(&self) -> Result<LocalTarget, BuildError> {
+        absolute_root("targets.local.root", &self.root)?;
+        Ok(LocalTarget::new(&self.root))
+    }
+}
+
+/// Refuses a relative `root` (named `key` in gateway.toml).
+pub(super) fn absolute_root(key: &'static str, root: &Path) -> Result<(), BuildError> {
+    if root.is_absolute() {
+        Ok(())
+    } else {
+        Err(BuildError::Value {
+            key,
+            reason: "must be an absolute path",
+        })
+    }
+}
 
 /// A directory target rooted at `root`.
 #[derive(Debug, Clone)]

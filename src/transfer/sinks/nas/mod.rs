@@ -16,10 +16,29 @@ use std::os::unix::fs::MetadataExt;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde::Deserialize;
 
-use super::local::LocalTarget;
-use super::{ByteStream, SinkError, SinkWriter, Target};
+use super::local::{absolute_root, LocalTarget};
+use super::{BuildError, ByteStream, SinkConfig, SinkError, SinkWriter, Target};
 use crate::api::layout::RelPath;
+
+/// `[targets.nas]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NasTargetConfig {
+    /// Mount point of the share; downloads are refused while it is not
+    /// mounted, so they never fill the host's own disk.
+    pub root: PathBuf,
+}
+
+impl SinkConfig for NasTargetConfig {
+    type Target = NasTarget;
+
+    fn build(&self) -> Result<NasTarget, BuildError> {
+        absolute_root("targets.nas.root", &self.root)?;
+        Ok(NasTarget::new(&self.root))
+    }
+}
 
 /// A NAS target rooted at a mount point.
 #[derive(Debug, Clone)]

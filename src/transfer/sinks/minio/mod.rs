@@ -43,11 +43,13 @@ use object_store::{
 use serde::Deserialize;
 use tokio::task::JoinSet;
 
-use super::credentials::{resolve_secret, CredentialError};
-use super::md5::md5;
-use super::{SinkError, SinkWriter, Target};
+use super::credentials::resolve_secret;
+use super::{BuildError, SinkConfig, SinkError, SinkWriter, Target};
 use crate::api::layout::RelPath;
 use crate::secret::Secret;
+use md5::md5;
+
+mod md5;
 
 const KIND: &str = "minio";
 /// Largest marker object read; an upload id is a few dozen bytes.
@@ -178,34 +180,37 @@ impl fmt::Debug for MinioTarget {
     }
 }
 
-impl MinioTarget {
-    /// Builds the target from its config: reads the secret file and the CA,
-    /// checks the endpoint, part size and concurrency.
-    pub fn new(config: &MinioConfig) -> Result<Self, CredentialError> {
+impl SinkConfig for MinioConfig {
+    type Target = MinioTarget;
+
+    /// Reads the secret file and the CA, checks the endpoint, part size and
+    /// concurrency.
+    fn build(&self) -> Result<MinioTarget, BuildError> {
+        let config = self;
         let secret = resolve_secret(
             "targets.minio.secret_access_key",
             config.secret_access_key.as_ref(),
             config.secret_access_key_file.as_deref(),
         )?;
-        let url = reqwest::Url::parse(&config.endpoint).map_err(|e| CredentialError::Invalid {
+        let url = reqwest::Url::parse(&config.endpoint).map_err(|e| BuildError::Invalid {
             key: "targets.minio.endpoint",
             reason: format!("not a URL: {e}"),
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(CredentialError::Invalid {
+            return Err(BuildError::Invalid {
                 key: "targets.minio.endpoint",
                 reason: "must be an http:// or https:// URL with a host".to_owned(),
             });
         }
         let part_size = config.part_size_mib.saturating_mul(1024 * 1024);
         if !(MIN_PART_SIZE..=5 * 1024 * 1024 * 1024).contains(&part_size) {
-            return Err(CredentialError::Invalid {
+            return Err(BuildError::Invalid {
                 key: "targets.minio.part_size_mib",
                 reason: format!("{} is outside 5..=5120", config.part_size_mib),
             });
         }
         if !(1..=64).contains(&config.parts_in_flight) {
-            return Err(CredentialError::Invalid {
+            return Err(BuildError::Invalid {
                 key: "targets.minio.parts_in_flight",
                 reason: format!("{} is outside 1..=64", config.parts_in_flight),
             });
@@ -216,20 +221,20 @@ impl MinioTarget {
             .with_connect_timeout(Duration::from_secs(10));
         if let Some(path) = &config.tls_ca_file {
             let shown = path.display().to_string();
-            let pem = std::fs::read(path).map_err(|e| CredentialError::CaFile {
+            let pem = std::fs::read(path).map_err(|e| BuildError::CaFile {
                 key: "targets.minio.tls_ca_file",
                 path: shown.clone(),
                 reason: e.to_string(),
             })?;
             let certs = object_store::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                CredentialError::CaFile {
+                BuildError::CaFile {
                     key: "targets.minio.tls_ca_file",
                     path: shown.clone(),
                     reason: e.to_string(),
                 }
             })?;
             if certs.is_empty() {
-                return Err(CredentialError::CaFile {
+                return Err(BuildError::CaFile {
                     key: "targets.minio.tls_ca_file",
                     path: shown,
                     reason: "no PEM certificate in file".to_owned(),
@@ -262,7 +267,7 @@ impl MinioTarget {
             .with_client_options(options)
             .with_retry(retry)
             .build()
-            .map_err(|e| CredentialError::Invalid {
+            .map_err(|e| BuildError::Invalid {
                 key: "targets.minio",
                 reason: e.to_string(),
             })?;
@@ -277,24 +282,28 @@ impl MinioTarget {
             }),
         })
     }
+}
 
-    /// Builds the target for a `--to minio:[BUCKET[/PREFIX]]` spec: `config`
-    /// gives the endpoint and keys; a non-empty BUCKET (and PREFIX) replace
-    /// its bucket and prefix.
-    pub fn from_spec(spec: &str, config: &MinioConfig) -> Result<Self, CredentialError> {
+impl MinioConfig {
+    /// The config for a `--to minio:[BUCKET[/PREFIX]]` spec: this endpoint
+    /// and keys, with a non-empty BUCKET (and PREFIX) in place of `bucket`
+    /// and `prefix`.
+    pub fn for_spec(&self, spec: &str) -> MinioConfig {
         let rest = spec
             .strip_prefix("minio:")
             .unwrap_or(spec)
             .trim_matches('/');
-        let mut config = config.clone();
+        let mut config = self.clone();
         if !rest.is_empty() {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             config.bucket = bucket.to_owned();
             config.prefix = prefix.to_owned();
         }
-        Self::new(&config)
+        config
     }
+}
 
+impl MinioTarget {
     /// The object key of `path`.
     pub fn key(&self, path: &RelPath) -> String {
         self.inner.key(&path.as_slash_path())
@@ -858,20 +867,23 @@ mod tests {
     fn bad_values_are_refused_with_the_key() {
         let mut c = config();
         c.endpoint = "not a url".into();
-        let e = MinioTarget::new(&c).expect_err("bad endpoint");
+        let e = c.build().expect_err("bad endpoint");
         assert!(e.to_string().contains("targets.minio.endpoint"), "{e}");
         let mut c = config();
         c.part_size_mib = 1;
-        let e = MinioTarget::new(&c).expect_err("part too small");
+        let e = c.build().expect_err("part too small");
         assert!(e.to_string().contains("part_size_mib"), "{e}");
     }
 
     #[test]
     fn spec_replaces_bucket_and_prefix() {
-        let t = MinioTarget::from_spec("minio:other/some/prefix", &config()).expect("target");
+        let t = config()
+            .for_spec("minio:other/some/prefix")
+            .build()
+            .expect("target");
         assert_eq!(t.inner.bucket, "other");
         assert_eq!(t.inner.key("d/p/full/x"), "some/prefix/d/p/full/x");
-        let t = MinioTarget::from_spec("minio:", &config()).expect("target");
+        let t = config().for_spec("minio:").build().expect("target");
         assert_eq!(t.inner.bucket, "b");
         assert_eq!(t.inner.key("x"), "x");
     }
