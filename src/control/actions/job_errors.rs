@@ -89,6 +89,17 @@ pub const CODES: &[JobErrorCode] = &[
     code("UnsupportedEndpoint", "The database endpoint is not supported.", "不支持该数据库地址。"),
     code("DbQueryFailed", "The database refused the listing query.", "数据库拒绝了列表查询。"),
     code("DbProtocolError", "The database answered in a way the gateway does not understand.", "数据库的响应无法被备份网关解析。"),
+    // Backups taken by the gateway.
+    code("InvalidParameter.BackupObjects", "The backup objects are not a JSON array of {\"DBName\": …} objects within bounds.", "备份对象不是合法的JSON数组，或超出长度限制。"),
+    code("Backup.AccessDenied", "The database user lacks a privilege the backup needs.", "数据库账号缺少备份所需的权限。"),
+    code("Backup.ObjectNotFound", "A database or table named in the backup objects does not exist.", "备份对象中的数据库或表不存在。"),
+    code("Backup.QueryFailed", "A statement of the backup failed on the database.", "备份过程中数据库语句执行失败。"),
+    code("Backup.ToolMissing", "The backup tool (mariadb-backup) is not installed on the gateway host.", "备份网关主机未安装备份工具（mariadb-backup）。"),
+    code("Backup.ToolVersionMismatch", "The backup tool's version does not match the database server's.", "备份工具版本与数据库版本不匹配。"),
+    code("Backup.ToolFailed", "The backup tool exited with an error; the gateway log has its output.", "备份工具执行失败，详情见备份网关日志。"),
+    code("Backup.WorkDir", "The gateway could not create its private work directory for the backup.", "备份网关无法创建备份所需的私有工作目录。"),
+    code("Backup.DataDirUnreadable", "The gateway cannot read the database's data directory.", "备份网关无法读取数据库的数据目录。"),
+    code("Backup.Cancelled", "The backup was stopped before it finished.", "备份在完成前被停止。"),
 ];
 
 /// The messages of a code, if it is a known one.
@@ -153,7 +164,7 @@ mod tests {
     fn agent_codes() -> Vec<String> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
-        let mut dirs: Vec<_> = ["agent", "api", "discovery", "transfer"]
+        let mut dirs: Vec<_> = ["agent", "api", "backup", "discovery", "transfer"]
             .iter()
             .map(|d| root.join(d))
             .collect();
