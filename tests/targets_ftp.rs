@@ -114,7 +114,10 @@ async fn writer_dropped_mid_way_resumes_from_the_servers_bytes() {
     let path = layout("d", "p", "full", "set.xb");
     // First attempt: half the set, then the writer is dropped without commit
     // or abort, as when the agent is killed.
-    let mut w = target.open(&path, data.len() as u64).await.expect("open");
+    let mut w = target
+        .open(&path, Some(data.len() as u64))
+        .await
+        .expect("open");
     assert_eq!(w.offset(), 0);
     write_from(&mut w, &data.slice(..3 * 1024 * 1024), 0, 64 * 1024)
         .await
@@ -156,7 +159,7 @@ async fn size_mismatch_fails_and_leaves_nothing() {
     let target = config(root).build().expect("target");
     let path = layout("d", "p", "full", "short.xb");
     let data = set_bytes(100_000, 4);
-    let mut w = target.open(&path, 200_000).await.expect("open");
+    let mut w = target.open(&path, Some(200_000)).await.expect("open");
     write_from(&mut w, &data, 0, 8192).await.expect("write");
     let e = w.commit().await.expect_err("short set must not commit");
     assert_eq!(e.code(), "Target.SizeMismatch");
@@ -170,7 +173,7 @@ async fn abort_without_keep_removes_the_partial() {
     let root = &unique("/aborted");
     let target = config(root).build().expect("target");
     let path = layout("d", "p", "full", "a.xb");
-    let mut w = target.open(&path, 1 << 20).await.expect("open");
+    let mut w = target.open(&path, Some(1 << 20)).await.expect("open");
     write_from(&mut w, &set_bytes(1 << 19, 5), 0, 8192)
         .await
         .expect("write");
@@ -189,7 +192,7 @@ async fn wrong_password_is_access_denied() {
     assert!(!e.is_retryable());
     assert!(!e.to_string().contains("not-the-password"), "{e}");
     let e = target
-        .open(&layout("d", "p", "full", "x"), 1)
+        .open(&layout("d", "p", "full", "x"), Some(1))
         .await
         .err()
         .expect("open with wrong password");
@@ -249,7 +252,10 @@ async fn server_killed_mid_upload_then_restarted_completes_the_set() {
     let path = layout("d", "p", "full", "killed.xb");
 
     // Write a third, kill the server, keep writing until the write fails.
-    let mut w = target.open(&path, data.len() as u64).await.expect("open");
+    let mut w = target
+        .open(&path, Some(data.len() as u64))
+        .await
+        .expect("open");
     write_from(&mut w, &data.slice(..8 * 1024 * 1024), 0, 64 * 1024)
         .await
         .expect("first third");

@@ -116,7 +116,7 @@ async fn an_oversized_marker_is_refused_and_left_in_place() {
     let junk = set_bytes(8 * 1024 * 1024, 33);
     std::fs::write(&marker, &junk).expect("plant the marker");
     let e = target
-        .open(&path, 1000)
+        .open(&path, Some(1000))
         .await
         .err()
         .expect("an oversized marker is refused");
@@ -139,7 +139,10 @@ async fn failed_upload_leaves_no_parts_and_no_object() {
     let path = layout("d", "p", "full", "short.xb");
     let data = set_bytes(12 * 1024 * 1024, 13);
     // Announced 20 MiB, only 12 arrive: commit must fail and clean up.
-    let mut w = target.open(&path, 20 * 1024 * 1024).await.expect("open");
+    let mut w = target
+        .open(&path, Some(20 * 1024 * 1024))
+        .await
+        .expect("open");
     write_from(&mut w, &data, 0, 64 * 1024)
         .await
         .expect("write");
@@ -157,7 +160,10 @@ async fn failed_upload_leaves_no_parts_and_no_object() {
     assert!(!object_file(dir.path(), "bkt", &target.key(&path)).exists());
 
     // abort() of a running upload cleans up too.
-    let mut w = target.open(&path, 20 * 1024 * 1024).await.expect("open");
+    let mut w = target
+        .open(&path, Some(20 * 1024 * 1024))
+        .await
+        .expect("open");
     write_from(&mut w, &data, 0, 64 * 1024)
         .await
         .expect("write");
@@ -173,7 +179,10 @@ async fn agent_killed_mid_upload_next_attempt_aborts_the_orphan_and_completes() 
     let target = server.config().build().expect("target");
     let path = layout("d", "p", "full", "killed.xb");
     let data = set_bytes(18 * 1024 * 1024, 14);
-    let mut w = target.open(&path, data.len() as u64).await.expect("open");
+    let mut w = target
+        .open(&path, Some(data.len() as u64))
+        .await
+        .expect("open");
     write_from(&mut w, &data.slice(..11 * 1024 * 1024), 0, 64 * 1024)
         .await
         .expect("write");
@@ -203,7 +212,10 @@ async fn server_killed_mid_upload_then_restarted_completes_the_set() {
     let target = server.config().build().expect("target");
     let path = layout("d", "p", "full", "server-killed.xb");
     let data = set_bytes(30 * 1024 * 1024, 15);
-    let mut w = target.open(&path, data.len() as u64).await.expect("open");
+    let mut w = target
+        .open(&path, Some(data.len() as u64))
+        .await
+        .expect("open");
     write_from(&mut w, &data.slice(..11 * 1024 * 1024), 0, 64 * 1024)
         .await
         .expect("first parts");

@@ -16,7 +16,7 @@ fn mode(path: &Path) -> u32 {
 
 async fn write_set(target: &LocalTarget, rel: &str) {
     let path = RelPath::parse("dir", rel).unwrap();
-    let mut w = target.open(&path, 4).await.unwrap();
+    let mut w = target.open(&path, Some(4)).await.unwrap();
     w.write(Bytes::from_static(b"data")).await.unwrap();
     w.commit().await.unwrap();
 }

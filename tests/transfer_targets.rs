@@ -121,7 +121,7 @@ async fn running_out_of_space_while_writing_is_a_no_space_error() {
     let target = LocalTarget::new(disk.path());
     let path = RelPath::parse("dir", "a/b.bin").unwrap();
     // Announce a small size so open() succeeds, then write more than fits.
-    let mut writer = target.open(&path, 4 * MIB as u64).await.unwrap();
+    let mut writer = target.open(&path, Some(4 * MIB as u64)).await.unwrap();
     let mut failure = None;
     for _ in 0..4 {
         if let Err(e) = writer.write(Bytes::from(vec![7u8; MIB])).await {
@@ -158,7 +158,7 @@ async fn an_unmounted_nas_root_is_refused() {
     );
     let path = RelPath::parse("dir", "x").unwrap();
     assert_eq!(
-        target.open(&path, 1).await.err().unwrap().code(),
+        target.open(&path, Some(1)).await.err().unwrap().code(),
         "Target.NotMounted"
     );
 }
@@ -188,7 +188,7 @@ async fn a_nas_unmounted_during_the_download_fails_the_set_instead_of_finishing_
     let share = Tmpfs::mount("8m");
     let nas = NasTarget::new(share.path());
     let path = RelPath::parse("BackupSetName", "dl/plan1/full/set.xb").unwrap();
-    let mut writer = nas.open(&path, 6).await.unwrap();
+    let mut writer = nas.open(&path, Some(6)).await.unwrap();
     writer.write(Bytes::from_static(b"abc")).await.unwrap();
     // A lazy unmount leaves the open partial writable on the detached share.
     let status = std::process::Command::new("umount")
@@ -274,11 +274,11 @@ async fn a_second_writer_waits_for_a_locked_partial_and_resumes_it() {
     let root = tempfile::tempdir().unwrap();
     let target = LocalTarget::new(root.path());
     let path = RelPath::parse("dir", "d/set.bin").unwrap();
-    let mut first = target.open(&path, 10).await.unwrap();
+    let mut first = target.open(&path, Some(10)).await.unwrap();
     first.write(Bytes::from_static(b"01234")).await.unwrap();
     let second = {
         let (target, path) = (target.clone(), path.clone());
-        tokio::spawn(async move { target.open(&path, 10).await })
+        tokio::spawn(async move { target.open(&path, Some(10)).await })
     };
     // While the first writer holds the partial the second cannot get it.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -305,7 +305,7 @@ async fn a_download_of_a_locked_partial_waits_then_finishes() {
     let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
         .unwrap();
     // Another run of the same set holds the partial with its first MiB.
-    let mut other = target.open(&path, data.len() as u64).await.unwrap();
+    let mut other = target.open(&path, Some(data.len() as u64)).await.unwrap();
     other
         .write(Bytes::copy_from_slice(&data[..MIB]))
         .await
@@ -338,7 +338,7 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
     let target = LocalTarget::new(root.path());
     let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
         .unwrap();
-    let other = target.open(&path, data.len() as u64).await.unwrap();
+    let other = target.open(&path, Some(data.len() as u64)).await.unwrap();
     let d = downloader(Some(root.path()), None);
     let cancel = CancellationToken::new();
     let run = {

@@ -239,7 +239,10 @@ impl Scratch {
             path: shown.clone(),
             detail: format!("{what}: {e}"),
         };
+        // The state dir may not exist yet (a one-shot command before the
+        // agent ever ran); what is created is private.
         std::fs::DirBuilder::new()
+            .recursive(true)
             .mode(0o700)
             .create(&dir)
             .map_err(|e| io("create", e))?;

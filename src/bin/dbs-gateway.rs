@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use dbs_gateway::agent::{self, check};
+use dbs_gateway::backup::cli::{run_backup_cli, BackupRequest};
 use dbs_gateway::config::GatewayConfig;
 use dbs_gateway::discovery::{self, DatabaseType};
 use dbs_gateway::transfer::Checksum;
@@ -66,6 +67,14 @@ enum Command {
         #[arg(long)]
         limit: Option<bytesize::ByteSize>,
     },
+    /// Take one backup of a MySQL / MariaDB of gateway.toml into one of its targets.
+    Backup {
+        /// The configuration file (its `[[databases]]` entry holds the login).
+        #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        request: BackupRequest,
+    },
     /// List the databases of an endpoint with the credentials of gateway.toml.
     ListDbs {
         /// The configuration file (its `[[databases]]` entries are read).
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
             size,
             limit.map(|l| l.as_u64()),
         ),
+        Command::Backup { config, request } => backup(&config, &request),
         Command::ListDbs {
             config,
             db_type,
@@ -117,7 +127,7 @@ fn main() -> ExitCode {
         } => list_dbs(&config, db_type, host, port, json),
         Command::Version => {
             println!(
-                "dbs-gateway {} (commit {})\ntargets: local, nas, ftp, minio\ndatabases: mysql, mssql, redis",
+                "dbs-gateway {} (commit {})\ntargets: local, nas, ftp, minio\ndatabases: mysql, mssql, redis\nbackups: mysql/mariadb physical (mariadb-backup), logical",
                 env!("CARGO_PKG_VERSION"),
                 env!("DBS_GATEWAY_COMMIT")
             );
@@ -220,6 +230,22 @@ fn download(
             .await
             .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup`: one backup into a configured target; a failure prints its
+/// error code and message and exits non-zero.
+fn backup(path: &std::path::Path, request: &BackupRequest) -> anyhow::Result<ExitCode> {
+    dbs_gateway::logging::init("warn", dbs_gateway::config::LogFormat::Text);
+    let config = load(path)?;
+    // Several threads: a logical backup formats tables in parallel.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime
+        .block_on(run_backup_cli(&config, request))
+        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -165,19 +165,29 @@ pub async fn list_databases(
     configured: &[DatabaseConfig],
     req: &ListRequest,
 ) -> Result<DbListing, DiscoveryError> {
-    let entry = configured
-        .iter()
-        .find(|e| e.matches(req.db_type, &req.host, req.port))
-        .ok_or_else(|| DiscoveryError::EndpointNotConfigured {
-            endpoint: req.endpoint(),
-        })?;
-    let login = Login::from_config(entry)?;
+    let login = login_for(configured, req)?;
     tracing::debug!(endpoint = %login.endpoint(), "listing databases");
     match login.db_type {
         DatabaseType::Mysql => mysql::MysqlLister.list(&login).await,
         DatabaseType::Mssql => mssql::MssqlLister.list(&login).await,
         DatabaseType::Redis => redis::RedisLister.list(&login).await,
     }
+}
+
+/// The login of the `configured` entry for exactly the type, host and port
+/// of `req`; without one, [`DiscoveryError::EndpointNotConfigured`]. Backups
+/// find their credentials the same way: they never come with a task.
+pub fn login_for(
+    configured: &[DatabaseConfig],
+    req: &ListRequest,
+) -> Result<Login, DiscoveryError> {
+    let entry = configured
+        .iter()
+        .find(|e| e.matches(req.db_type, &req.host, req.port))
+        .ok_or_else(|| DiscoveryError::EndpointNotConfigured {
+            endpoint: req.endpoint(),
+        })?;
+    Login::from_config(entry)
 }
 
 /// Makes aws-lc-rs the process's rustls crypto provider unless one is set.

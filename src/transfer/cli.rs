@@ -20,7 +20,7 @@ use super::checksum::Checksum;
 use super::config::TransferConfig;
 use super::downloader::{http_client, options_from};
 use super::error::TransferError;
-use super::pipeline::{self, DownloadOutcome, Job};
+use super::pipeline::{self, DownloadOutcome, Job, Options};
 use super::progress::{Progress, ProgressFn};
 use super::sinks::local::LocalTargetConfig;
 use super::sinks::nas::NasTargetConfig;
@@ -49,19 +49,8 @@ pub async fn run_download_cli(
     let throttle = bandwidth_limit
         .filter(|&b| b > 0)
         .map(|b| Arc::new(Throttle::new(b)));
-    let terminal = std::io::stderr().is_terminal();
     let mut options = options_from(&config, throttle);
-    if terminal {
-        options.progress_interval = Duration::from_millis(200);
-    }
-    let (progress, bar) = progress_reporter(terminal);
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let (console, progress) = Console::start(&mut options);
     let source = HttpSource::new(http_client(&config)?, url);
     let job = Job {
         source: &source,
@@ -70,11 +59,8 @@ pub async fn run_download_cli(
         size,
         checksum,
     };
-    let result = pipeline::download(job, &options, progress, &cancel).await;
-    ctrl_c.abort();
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let result = pipeline::download(job, &options, progress, &console.cancel).await;
+    console.finish();
     let outcome = result?;
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
     eprintln!(
@@ -171,6 +157,47 @@ fn destination(
     let name = RelPath::component("--to file name", &file).map_err(ValidateError::Path)?;
     let root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     Ok((kind, root, name))
+}
+
+/// What a one-shot command shows while it runs, and Ctrl-C stopping it.
+pub struct Console {
+    /// Cancelled by Ctrl-C.
+    pub cancel: CancellationToken,
+    bar: Option<ProgressBar>,
+    ctrl_c: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    /// A progress bar on a terminal (with reports every 200 ms), plain
+    /// lines on stderr otherwise; Ctrl-C cancels [`Console::cancel`].
+    pub fn start(options: &mut Options) -> (Console, ProgressFn) {
+        let terminal = std::io::stderr().is_terminal();
+        if terminal {
+            options.progress_interval = Duration::from_millis(200);
+        }
+        let (progress, bar) = progress_reporter(terminal);
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        let console = Console {
+            cancel,
+            bar,
+            ctrl_c,
+        };
+        (console, progress)
+    }
+
+    /// Stops listening for Ctrl-C and clears the bar.
+    pub fn finish(self) {
+        self.ctrl_c.abort();
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// A progress bar on a terminal; plain lines on stderr otherwise.

@@ -1,6 +1,8 @@
 //! One download: source → checksum → throttle → sink, in bounded
 //! memory, resumed from what the sink holds, retried with backoff, and
-//! committed only when size and checksum match.
+//! committed only when size and checksum match ([`download`]); or one
+//! one-pass stream of unknown size, such as a backup being taken, stored
+//! through the same steps ([`store`]).
 //!
 //! Memory: one source chunk is in flight at a time; the next is read only
 //! after the sink accepted the previous one, so RSS does not grow with the
@@ -17,7 +19,7 @@ use super::checksum::{Checksum, Hasher};
 use super::error::TransferError;
 use super::progress::{ProgressFn, ProgressMeter};
 use super::sinks::{SinkError, SinkWriter, Target};
-use super::sources::{Source, SourceError};
+use super::sources::{ByteStream, Source, SourceError};
 use super::throttle::Throttle;
 use crate::api::layout::RelPath;
 
@@ -119,7 +121,7 @@ pub async fn download(
     // Opening may wait for another run of the same set to let go of its
     // partial; a shutdown stops the wait.
     let mut writer = tokio::select! {
-        opened = job.target.open(job.path, size) => opened?,
+        opened = job.target.open(job.path, Some(size)) => opened?,
         _ = cancel.cancelled() => return Err(TransferError::Cancelled),
     };
     if let Err(e) = ensure_room(job.target, &location, size - writer.offset()).await {
@@ -175,6 +177,66 @@ pub async fn download(
     };
     tracing::info!(location = %outcome.location, downloaded = outcome.downloaded,
         attempts, secs = outcome.elapsed.as_secs_f64(), "download committed");
+    Ok(outcome)
+}
+
+/// Stores a one-pass stream (a backup being taken: its size is known only
+/// at its end, and it cannot be read again): source → checksum → throttle
+/// → sink, committed when the stream ends without an error. Any failure
+/// aborts the writer and removes the partial; nothing is retried, since the
+/// bytes cannot be asked for again.
+pub async fn store(
+    source: &dyn Source,
+    target: &dyn Target,
+    path: &RelPath,
+    options: &Options,
+    progress: ProgressFn,
+    cancel: &CancellationToken,
+) -> Result<DownloadOutcome, TransferError> {
+    let started = Instant::now();
+    let location = target.describe(path);
+    target.check().await?;
+    let mut writer = tokio::select! {
+        opened = target.open(path, None) => opened?,
+        _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+    };
+    if writer.offset() > 0 {
+        // A partial of an earlier run of this set that was killed.
+        writer.restart().await?;
+    }
+    tracing::info!(%location, source = source.shown(), "stream starts");
+    let mut run = Run {
+        source,
+        writer,
+        hasher: Hasher::for_expected(None),
+        meter: ProgressMeter::new(progress, options.progress_interval, 0),
+        validator: None,
+        throttle: options.throttle.clone(),
+        size: 0,
+        downloaded: 0,
+    };
+    let copied = match source.open(0, None).await {
+        Ok(mut body) => run.copy(&mut body.bytes, None, cancel).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = copied {
+        abort(run.writer, false).await;
+        return Err(e);
+    }
+    let size = run.writer.offset();
+    run.writer.commit().await?;
+    run.meter.finish();
+    let outcome = DownloadOutcome {
+        location,
+        size,
+        checksum: run.hasher.finish(),
+        resumed_from: 0,
+        downloaded: run.downloaded,
+        attempts: 1,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(location = %outcome.location, size, secs = outcome.elapsed.as_secs_f64(),
+        "stream committed");
     Ok(outcome)
 }
 
@@ -309,18 +371,38 @@ impl Run<'_> {
         if body.validator.is_some() {
             self.validator = body.validator.take();
         }
+        self.copy(&mut body.bytes, Some(self.size), cancel).await?;
+        if self.writer.offset() < self.size {
+            return Err(SourceError::Incomplete {
+                url: self.source.shown().to_owned(),
+                got: self.writer.offset(),
+                expected: self.size,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Hashes, throttles and writes every chunk of `bytes`; more than
+    /// `limit` bytes in the writer is a size mismatch.
+    async fn copy(
+        &mut self,
+        bytes: &mut ByteStream,
+        limit: Option<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TransferError> {
         loop {
             // Only the read and the throttle wait are cancelled: a write
             // that was started always completes, so offset and file agree.
             let chunk = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(TransferError::Cancelled),
-                chunk = body.bytes.next() => chunk.transpose()?,
+                chunk = bytes.next() => chunk.transpose()?,
             };
-            let Some(chunk) = chunk else { break };
+            let Some(chunk) = chunk else { return Ok(()) };
             let len = chunk.len() as u64;
             let end = self.writer.offset() + len;
-            if end > self.size {
+            if limit.is_some_and(|limit| end > limit) {
                 return Err(self.size_mismatch(end));
             }
             if let Some(throttle) = &self.throttle {
@@ -335,15 +417,6 @@ impl Run<'_> {
             self.downloaded += len;
             self.meter.add(len);
         }
-        if self.writer.offset() < self.size {
-            return Err(SourceError::Incomplete {
-                url: self.source.shown().to_owned(),
-                got: self.writer.offset(),
-                expected: self.size,
-            }
-            .into());
-        }
-        Ok(())
     }
 
     fn size_mismatch(&self, actual: u64) -> TransferError {

@@ -117,7 +117,7 @@ pub async fn upload(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500 * attempt as u64)).await;
         }
-        let mut w = match target.open(path, data.len() as u64).await {
+        let mut w = match target.open(path, Some(data.len() as u64)).await {
             Ok(w) => w,
             Err(e) if e.is_retryable() => {
                 last = Some(e);

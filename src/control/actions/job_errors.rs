@@ -99,6 +99,8 @@ pub const CODES: &[JobErrorCode] = &[
     code("Backup.ToolFailed", "The backup tool exited with an error; the gateway log has its output.", "备份工具执行失败，详情见备份网关日志。"),
     code("Backup.WorkDir", "The gateway could not create its private work directory for the backup.", "备份网关无法创建备份所需的私有工作目录。"),
     code("Backup.DataDirUnreadable", "The gateway cannot read the database's data directory.", "备份网关无法读取数据库的数据目录。"),
+    code("Backup.NotResumable", "A backup being taken is read once, from its start; it cannot be resumed.", "正在进行的备份只能从头读取一次，无法续传。"),
+    code("Backup.Failed", "The backup stopped unexpectedly.", "备份意外终止。"),
     code("Backup.Cancelled", "The backup was stopped before it finished.", "备份在完成前被停止。"),
 ];
 

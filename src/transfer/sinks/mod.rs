@@ -13,8 +13,9 @@
 //! - `open(path, expected_size)` finds any partial left by an earlier attempt
 //!   at `path` (named by `RelPath::partial`) and resumes it:
 //!   [`SinkWriter::offset`] says how many bytes are already there. A partial
-//!   longer than `expected_size` is discarded (offset 0). Opening never
-//!   touches a committed object at the final name.
+//!   longer than `expected_size` is discarded (offset 0). `None` is a
+//!   stream whose size is known only at its end (a backup being taken).
+//!   Opening never touches a committed object at the final name.
 //! - On resume the pipeline needs the checksum (CRC64) of the whole set, so
 //!   it asks [`SinkWriter::read_back`] for the bytes already written. A target that
 //!   cannot read them back cheaply returns `Ok(None)`; the pipeline then calls
@@ -26,8 +27,9 @@
 //!   write before reading more, so a slow sink slows the download and memory
 //!   stays bounded; a writer may buffer (a file buffer, an S3 part) but not
 //!   without limit.
-//! - `commit()` flushes, checks that exactly `expected_size` bytes were
-//!   written (else [`SinkError::SizeMismatch`], partial discarded), then makes
+//! - `commit()` flushes, checks that exactly `expected_size` bytes (or, for
+//!   a stream, every byte written) were stored (else
+//!   [`SinkError::SizeMismatch`], partial discarded), then makes
 //!   the final name appear atomically (rename, complete multipart), replacing
 //!   an older object of that name.
 //! - `abort(keep_partial)`: `true` leaves the partial for a later resume (a
@@ -93,11 +95,12 @@ pub trait Target: Send + Sync {
     async fn free_space(&self) -> Result<Option<u64>, SinkError>;
 
     /// Opens a writer for `path`, resuming a partial left by an earlier
-    /// attempt. Creates missing parent directories.
+    /// attempt. Creates missing parent directories. `expected_size` is the
+    /// object's size, `None` for a stream that ends when it ends.
     async fn open(
         &self,
         path: &RelPath,
-        expected_size: u64,
+        expected_size: Option<u64>,
     ) -> Result<Box<dyn SinkWriter>, SinkError>;
 }
 

@@ -89,6 +89,14 @@ pub enum SourceError {
         got: u64,
         expected: u64,
     },
+    /// The producer of a one-pass stream (a backup being taken) failed or
+    /// cannot start again; `code` is the producer's own.
+    #[error("{source_name}: {message}")]
+    Producer {
+        source_name: String,
+        code: &'static str,
+        message: String,
+    },
     /// The server's size differs from the task's, or it sent more bytes.
     #[error("{url}: size is {actual} bytes, expected {expected}")]
     SizeMismatch {
@@ -109,6 +117,7 @@ impl SourceError {
             SourceError::SizeUnknown { .. } => "Source.SizeUnknown",
             SourceError::Incomplete { .. } => "Source.Incomplete",
             SourceError::SizeMismatch { .. } => "Source.SizeMismatch",
+            SourceError::Producer { code, .. } => code,
         }
     }
 

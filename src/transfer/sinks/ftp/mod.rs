@@ -459,7 +459,7 @@ impl Target for FtpTarget {
     async fn open(
         &self,
         path: &RelPath,
-        expected_size: u64,
+        expected_size: Option<u64>,
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
         let inner = self.inner.clone();
         let final_path = inner.remote(&path.as_slash_path());
@@ -467,7 +467,7 @@ impl Target for FtpTarget {
         let mut conn = inner.connect().await?;
         inner.make_dirs(&mut conn, path.parent_components()).await?;
         let offset = match settled_size(&mut conn, &part_path).await {
-            Ok(n) if n <= expected_size => n,
+            Ok(n) if expected_size.map_or(true, |expected| n <= expected) => n,
             Ok(_) => {
                 remove(&inner, &mut conn, &part_path).await?;
                 0
@@ -529,7 +529,7 @@ struct FtpWriter {
     final_path: String,
     part_path: String,
     offset: u64,
-    expected_size: u64,
+    expected_size: Option<u64>,
 }
 
 impl FtpWriter {
@@ -669,7 +669,8 @@ impl SinkWriter for FtpWriter {
             self.inner.clone(),
             self.part_path.clone(),
             self.final_path.clone(),
-            self.expected_size,
+            // A stream must have stored every byte sent.
+            self.expected_size.unwrap_or(self.offset),
         );
         let conn = self.conn().await?;
         let stored = conn.size(&part).await.map_err(|e| inner.err(&part, e))? as u64;

@@ -160,7 +160,7 @@ fn try_open(
     kind: &'static str,
     root: &Path,
     path: &RelPath,
-    expected_size: u64,
+    expected_size: Option<u64>,
 ) -> Result<Attempt, SinkError> {
     let dir_path = path
         .parent_components()
@@ -187,7 +187,7 @@ fn try_open(
     }
     let io = |e| SinkError::io(kind, part_shown(), e);
     let mut offset = file.metadata().map_err(io)?.len();
-    if offset > expected_size {
+    if expected_size.is_some_and(|expected| offset > expected) {
         file.set_len(0).map_err(io)?;
         offset = 0;
     }
@@ -240,7 +240,7 @@ impl Target for LocalTarget {
     async fn open(
         &self,
         path: &RelPath,
-        expected_size: u64,
+        expected_size: Option<u64>,
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
         let mut wait = LOCK_WAIT_FIRST;
         let mut told = false;
@@ -290,7 +290,7 @@ struct LocalWriter {
     file: FileWriter,
     place: Place,
     offset: u64,
-    expected_size: u64,
+    expected_size: Option<u64>,
 }
 
 /// Where a writer's partial and final name are.
@@ -381,12 +381,12 @@ impl SinkWriter for LocalWriter {
             expected_size,
         } = *self;
         let file = file.close().await.map_err(|e| place.err(e))?;
-        if offset != expected_size {
+        if let Some(expected) = expected_size.filter(|&expected| expected != offset) {
             drop(file);
             place.remove_partial().await?;
             return Err(SinkError::SizeMismatch {
                 location: place.final_path.display().to_string(),
-                expected: expected_size,
+                expected,
                 actual: offset,
             });
         }

@@ -481,13 +481,15 @@ impl Target for MinioTarget {
     async fn open(
         &self,
         path: &RelPath,
-        expected_size: u64,
+        expected_size: Option<u64>,
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
         let inner = self.inner.clone();
         let key_str = self.key(path);
         let key = ObjPath::from(key_str.as_str());
         let marker = ObjPath::from(self.key(&path.partial()));
-        if expected_size.div_ceil(inner.part_size as u64) > MAX_PARTS {
+        if let Some(expected_size) =
+            expected_size.filter(|size| size.div_ceil(inner.part_size as u64) > MAX_PARTS)
+        {
             return Err(SinkError::Unusable {
                 target: KIND,
                 location: inner.location(&key_str),
@@ -542,7 +544,7 @@ struct MinioWriter {
     parts: Vec<DonePart>,
     next_part: usize,
     offset: u64,
-    expected_size: u64,
+    expected_size: Option<u64>,
 }
 
 impl MinioWriter {
@@ -654,10 +656,10 @@ impl MinioWriter {
 
     /// Everything after the bytes are in: last part, complete, verify.
     async fn finish(&mut self) -> Result<(), SinkError> {
-        if self.offset != self.expected_size {
+        if let Some(expected) = self.expected_size.filter(|&e| e != self.offset) {
             return Err(SinkError::SizeMismatch {
                 location: self.location(),
-                expected: self.expected_size,
+                expected,
                 actual: self.offset,
             });
         }
@@ -711,7 +713,9 @@ impl MinioWriter {
             (Some(got), Some(want)) if comparable_etag(got) => got != want,
             _ => false,
         };
-        if meta.size != self.expected_size || etag_bad {
+        // A stream must have stored every byte sent.
+        let expected = self.expected_size.unwrap_or(self.offset);
+        if meta.size != expected || etag_bad {
             let _ = self.inner.store.delete(&self.key).await;
             if etag_bad {
                 return Err(SinkError::Remote {
@@ -727,7 +731,7 @@ impl MinioWriter {
             }
             return Err(SinkError::SizeMismatch {
                 location: self.location(),
-                expected: self.expected_size,
+                expected,
                 actual: meta.size,
             });
         }

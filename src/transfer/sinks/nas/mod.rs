@@ -88,7 +88,7 @@ impl Target for NasTarget {
     async fn open(
         &self,
         path: &RelPath,
-        expected_size: u64,
+        expected_size: Option<u64>,
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
         let device = self.ensure_mounted().await?;
         Ok(Box::new(NasWriter {
