@@ -371,22 +371,30 @@ async fn read_table(
         .map(|cols| cols.iter().map(ValueKind::of).collect())
         .unwrap_or_default();
     let (mut rows, mut bytes) = (0u64, 0u64);
-    let mut statement = String::new();
+    let mut statement = Vec::with_capacity(statement_bytes + statement_bytes / 8);
     while let Some(row) = result
         .next()
         .await
         .map_err(|e| query_error(&out.endpoint, &qualified(table), "SELECT", e))?
     {
-        statement.push_str(if statement.is_empty() { &insert } else { ",\n" });
+        statement.extend_from_slice(if statement.is_empty() {
+            insert.as_bytes()
+        } else {
+            b",\n"
+        });
         push_row(&mut statement, &row, &kinds);
         rows += 1;
         if statement.len() >= statement_bytes {
-            statement.push_str(";\n");
-            bytes += out.send(std::mem::take(&mut statement)).await?;
+            statement.extend_from_slice(b";\n");
+            let full = std::mem::replace(
+                &mut statement,
+                Vec::with_capacity(statement_bytes + statement_bytes / 8),
+            );
+            bytes += out.send(full).await?;
         }
     }
     if !statement.is_empty() {
-        statement.push_str(";\n");
+        statement.extend_from_slice(b";\n");
         bytes += out.send(statement).await?;
     }
     Ok((rows, bytes))
@@ -434,48 +442,58 @@ impl ValueKind {
     }
 }
 
-fn push_row(sql: &mut String, row: &Row, kinds: &[ValueKind]) {
-    sql.push('(');
+fn push_row(sql: &mut Vec<u8>, row: &Row, kinds: &[ValueKind]) {
+    sql.push(b'(');
     for (i, kind) in kinds.iter().enumerate() {
         if i > 0 {
-            sql.push(',');
+            sql.push(b',');
         }
         match row.as_ref(i) {
             Some(Value::Bytes(b)) => push_value(sql, b, *kind),
-            Some(Value::NULL) | None => sql.push_str("NULL"),
+            Some(Value::NULL) | None => sql.extend_from_slice(b"NULL"),
             // The text protocol sends every other value as bytes.
-            Some(other) => sql.push_str(&other.as_sql(false)),
+            Some(other) => sql.extend_from_slice(other.as_sql(false).as_bytes()),
         }
     }
-    sql.push(')');
+    sql.push(b')');
 }
 
-fn push_value(sql: &mut String, bytes: &[u8], kind: ValueKind) {
+/// Appends one value. Strings are escaped byte by byte: the bytes escaped
+/// are ASCII, which never occur inside a multi-byte UTF-8 character, so the
+/// server's bytes are kept exactly as they are.
+fn push_value(sql: &mut Vec<u8>, bytes: &[u8], kind: ValueKind) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     match kind {
-        ValueKind::Bare => sql.push_str(&String::from_utf8_lossy(bytes)),
-        ValueKind::Hex if bytes.is_empty() => sql.push_str("''"),
+        ValueKind::Bare => sql.extend_from_slice(bytes),
+        ValueKind::Hex if bytes.is_empty() => sql.extend_from_slice(b"''"),
         ValueKind::Hex => {
-            sql.push_str("0x");
+            sql.reserve(2 + 2 * bytes.len());
+            sql.extend_from_slice(b"0x");
             for b in bytes {
-                sql.push(HEX[usize::from(b >> 4)] as char);
-                sql.push(HEX[usize::from(b & 15)] as char);
+                sql.push(HEX[usize::from(b >> 4)]);
+                sql.push(HEX[usize::from(b & 15)]);
             }
         }
         ValueKind::Quoted => {
-            sql.push('\'');
-            for c in String::from_utf8_lossy(bytes).chars() {
-                match c {
-                    '\0' => sql.push_str("\\0"),
-                    '\'' => sql.push_str("\\'"),
-                    '\\' => sql.push_str("\\\\"),
-                    '\n' => sql.push_str("\\n"),
-                    '\r' => sql.push_str("\\r"),
-                    '\u{1a}' => sql.push_str("\\Z"),
-                    c => sql.push(c),
-                }
+            sql.reserve(2 + bytes.len());
+            sql.push(b'\'');
+            let mut plain = 0;
+            for (i, b) in bytes.iter().enumerate() {
+                let escaped: &[u8] = match b {
+                    0 => b"\\0",
+                    b'\'' => b"\\'",
+                    b'\\' => b"\\\\",
+                    b'\n' => b"\\n",
+                    b'\r' => b"\\r",
+                    0x1a => b"\\Z",
+                    _ => continue,
+                };
+                sql.extend_from_slice(&bytes[plain..i]);
+                sql.extend_from_slice(escaped);
+                plain = i + 1;
             }
-            sql.push('\'');
+            sql.extend_from_slice(&bytes[plain..]);
+            sql.push(b'\'');
         }
     }
 }
@@ -498,10 +516,11 @@ struct Output {
 
 impl Output {
     /// Sends `sql`; its length in bytes.
-    async fn send(&self, sql: String) -> Result<u64, BackupError> {
+    async fn send(&self, sql: impl Into<Bytes>) -> Result<u64, BackupError> {
+        let sql = sql.into();
         let len = sql.len() as u64;
         self.out
-            .send(Bytes::from(sql))
+            .send(sql)
             .await
             .map_err(|_| BackupError::Cancelled)?;
         Ok(len)
@@ -568,9 +587,9 @@ mod tests {
     use super::*;
 
     fn value(bytes: &[u8], kind: ValueKind) -> String {
-        let mut s = String::new();
+        let mut s = Vec::new();
         push_value(&mut s, bytes, kind);
-        s
+        String::from_utf8(s).unwrap()
     }
 
     #[test]
@@ -580,6 +599,8 @@ mod tests {
             r"'it\'s a \\ \n\r\0\Z'"
         );
         assert_eq!(value("é✓".as_bytes(), ValueKind::Quoted), "'é✓'");
+        assert_eq!(value(b"plain", ValueKind::Quoted), "'plain'");
+        assert_eq!(value(b"", ValueKind::Quoted), "''");
     }
 
     #[test]
