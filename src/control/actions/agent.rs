@@ -9,14 +9,16 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::gateway::{
-    AgentState, HeartbeatResponse, HostFacts, PollResponse, ReportResponse, ReportStatus,
+    AgentState, HeartbeatResponse, HostFacts, LeasedTask, PollResponse, ReportResponse,
+    ReportStatus, TaskSpec,
 };
 use crate::api::{bounds, ApiError};
 use crate::control::call::Call;
+use crate::control::catalog::meta;
 use crate::control::gateways::{self, Heartbeat};
 use crate::control::keys::{self, Binding};
 use crate::control::tasks::{self, Report, ReportRefused};
-use crate::control::{store, ControlPlane};
+use crate::control::{set_url, store, ControlPlane};
 
 /// Most tasks one poll leases.
 const MAX_TASKS_PER_POLL: usize = 16;
@@ -184,7 +186,7 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
             }
             return Ok(to_json(&PollResponse {
                 request_id: call.request_id.clone(),
-                tasks: crate::control::set_url::refresh_leased(plane, leased).await?,
+                tasks: refresh_urls(plane, leased).await?,
             }));
         }
         tokio::select! {
@@ -197,6 +199,36 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
             }
         }
     }
+}
+
+/// Gives every leased DownloadBackupSet task a URL signed now, valid for
+/// [`set_url::TASK_URL_TTL`], on this server's public URL: a task queued
+/// long ago (or by the admin CLI before `serve` knew its address) still
+/// gets a live URL.
+async fn refresh_urls(
+    plane: &ControlPlane,
+    mut leased: Vec<LeasedTask>,
+) -> Result<Vec<LeasedTask>, ApiError> {
+    if !leased
+        .iter()
+        .any(|t| matches!(t.spec, TaskSpec::DownloadBackupSet(_)))
+    {
+        return Ok(leased);
+    }
+    let key = plane
+        .store
+        .call(|c| meta::signing_key(c))
+        .await
+        .map_err(super::internal)?;
+    let now = store::now_ms();
+    let base = plane.settings.public_url.as_deref();
+    for task in &mut leased {
+        if let TaskSpec::DownloadBackupSet(spec) = &mut task.spec {
+            spec.url =
+                set_url::signed_url(&key, base, &spec.backup_set_id, now, set_url::TASK_URL_TTL);
+        }
+    }
+    Ok(leased)
 }
 
 /// Records progress, a result or a failure of a leased task.
