@@ -2,7 +2,8 @@
 //! public API to users and SDKs and the gateway actions to agents, with its
 //! state in SQLite under a data dir.
 //!
-//! Never imports `agent` or `transfer`; both sides meet in `api`.
+//! Never imports `agent` or `transfer`; both sides meet in `api`, whose
+//! request types the gateway actions parse calls into.
 //!
 //! Modules, leaves first (each imports only those above it, no loops):
 //! - `files` (private modes), `limits`, `notify`, `tls`, `client_token`
