@@ -289,6 +289,27 @@ pub enum TaskSpec {
     DownloadBackupSet(DownloadSpec),
 }
 
+/// The `Result` of a finished GetDBList task, which GetDBListFromAgent
+/// answers from. A listing too large for one report keeps the names alone
+/// (`DetailsOmitted`), or the first names that fit (`Truncated`, with the
+/// host's `DatabaseCount`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DbListResult {
+    /// One object per database: its `Name` and the details its server reports.
+    #[serde(default)]
+    pub databases: Vec<serde_json::Value>,
+    /// Only the names are given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub details_omitted: bool,
+    /// Not every database is given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// How many databases the host has, when truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_count: Option<usize>,
+}
+
 /// Which kind of backup set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -558,6 +579,32 @@ mod tests {
         assert_eq!(text.matches("\"Kind\"").count(), 1, "{text}");
         assert!(text.contains("\"SetKind\":\"increment\""), "{text}");
         assert_eq!(serde_json::from_str::<TaskSpec>(&text).unwrap(), spec);
+    }
+
+    #[test]
+    fn a_db_list_result_names_its_flags_only_when_set() {
+        let whole = DbListResult {
+            databases: vec![serde_json::json!({ "Name": "shop", "Tables": 1 })],
+            ..DbListResult::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&whole).unwrap(),
+            serde_json::json!({ "Databases": [{ "Name": "shop", "Tables": 1 }] })
+        );
+        let cut = DbListResult {
+            databases: Vec::new(),
+            details_omitted: true,
+            truncated: true,
+            database_count: Some(9),
+        };
+        let value = serde_json::to_value(&cut).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "Databases": [], "DetailsOmitted": true, "Truncated": true, "DatabaseCount": 9
+            })
+        );
+        assert_eq!(serde_json::from_value::<DbListResult>(value).unwrap(), cut);
     }
 
     /// The parameters `to_params` sends, as the control plane receives them.
