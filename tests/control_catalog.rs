@@ -218,7 +218,7 @@ async fn a_signed_url_serves_ranges_and_refuses_tampering_and_expiry() {
     // signature for a set that does not exist: 404.
     let store = dbs_gateway::control::store::open(&control.data_dir).unwrap();
     let key = store
-        .call_now(|c| dbs_gateway::control::set_url::signing_key(c))
+        .call_now(|c| dbs_gateway::control::catalog::meta::signing_key(c))
         .unwrap();
     let past = Utc::now().timestamp() - 1;
     let sig = dbs_gateway::control::set_url::signature(&key, set_id, past);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 
+use crate::api::gateway::Request;
 use crate::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
 use crate::config::ControlConfig;
 use crate::secret::Secret;
@@ -107,6 +108,15 @@ impl ControlClient {
     /// The control plane's URL.
     pub fn endpoint(&self) -> &reqwest::Url {
         &self.endpoint
+    }
+
+    /// Sends a gateway request; `extra_wait` extends the timeout (long polls).
+    pub async fn send<R: Request>(
+        &self,
+        request: &R,
+        extra_wait: Duration,
+    ) -> Result<R::Response, ClientError> {
+        self.call(R::ACTION, &request.to_params(), extra_wait).await
     }
 
     /// Calls `action` with `params`; `extra_wait` extends the timeout (long polls).

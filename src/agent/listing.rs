@@ -3,10 +3,12 @@
 //! dbs-control takes request bodies of 64 KiB, so a listing is sent whole
 //! only while its form-encoded JSON stays under [`MAX_ENCODED_BYTES`]; a
 //! larger one keeps the names alone, and a larger one still the first names
-//! that fit, marked `Truncated` with the `DatabaseCount` of the host.
+//! that fit, marked `Truncated` with the `DatabaseCount` of the host. The
+//! shape is the wire's [`DbListResult`], which dbs-control reads back.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::api::gateway::DbListResult;
 use crate::discovery::{DatabaseInfo, DbListing};
 
 /// Most bytes a listing takes in a report, form-encoded (the rest of the
@@ -15,7 +17,11 @@ pub const MAX_ENCODED_BYTES: usize = 40 * 1024;
 
 /// The listing as a report's `Result`.
 pub fn report_result(listing: DbListing) -> Value {
-    let whole = serde_json::to_value(&listing).expect("a listing serializes");
+    let to_value = |value: &DatabaseInfo| serde_json::to_value(value).expect("an entry serializes");
+    let whole = result_value(&DbListResult {
+        databases: listing.databases.iter().map(to_value).collect(),
+        ..DbListResult::default()
+    });
     if encoded_len(&whole) <= MAX_ENCODED_BYTES {
         return whole;
     }
@@ -23,15 +29,21 @@ pub fn report_result(listing: DbListing) -> Value {
     let names: Vec<Value> = listing
         .names()
         .into_iter()
-        .map(|name| serde_json::to_value(DatabaseInfo::named(name)).expect("a name serializes"))
+        .map(|name| to_value(&DatabaseInfo::named(name)))
         .collect();
-    let names_only = json!({ "Databases": names, "DetailsOmitted": true });
-    if encoded_len(&names_only) <= MAX_ENCODED_BYTES {
-        return names_only;
+    let names_only = DbListResult {
+        databases: names,
+        details_omitted: true,
+        ..DbListResult::default()
+    };
+    let value = result_value(&names_only);
+    if encoded_len(&value) <= MAX_ENCODED_BYTES {
+        return value;
     }
     // Room for the envelope, then names while they fit.
     let mut budget = MAX_ENCODED_BYTES - 256;
-    let kept: Vec<Value> = names
+    let kept: Vec<Value> = names_only
+        .databases
         .into_iter()
         .take_while(|entry| {
             let cost = encoded_len(entry) + 3;
@@ -40,12 +52,16 @@ pub fn report_result(listing: DbListing) -> Value {
             fits
         })
         .collect();
-    json!({
-        "Databases": kept,
-        "DetailsOmitted": true,
-        "Truncated": true,
-        "DatabaseCount": count,
+    result_value(&DbListResult {
+        databases: kept,
+        details_omitted: true,
+        truncated: true,
+        database_count: Some(count),
     })
+}
+
+fn result_value(result: &DbListResult) -> Value {
+    serde_json::to_value(result).expect("a listing serializes")
 }
 
 fn encoded_len(value: &Value) -> usize {

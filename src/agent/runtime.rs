@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use crate::api::gateway::{
-    self, AgentState, HeartbeatResponse, LeasedTask, PollResponse, ReportResponse, ReportStatus,
-    TaskSpec,
+    self, AgentState, HeartbeatRequest, HeartbeatResponse, LeasedTask, PollRequest, ReportRequest,
+    ReportResponse, ReportStatus, TaskSpec,
 };
 use crate::config::GatewayConfig;
 use crate::host::{self, TargetRoot};
@@ -84,7 +84,7 @@ struct Shared {
     downloader: Downloader,
     journal: Journal,
     /// The id the control plane gave this gateway; None until registered.
-    gateway_id: watch::Sender<Option<String>>,
+    gateway_id: watch::Sender<Option<i64>>,
     /// Tasks this process holds: running, waiting for a slot, or reporting.
     /// A second offer of one of them is ignored; the heartbeat sends them.
     running: Mutex<BTreeSet<u64>>,
@@ -233,31 +233,24 @@ async fn send_heartbeat(
         .iter()
         .copied()
         .collect();
-    let params = [
-        ("Identifier", shared.identity.identifier.clone()),
-        (
-            "DisplayName",
-            config
-                .gateway
-                .display_name
-                .clone()
-                .unwrap_or_else(|| shared.identity.identifier.clone()),
-        ),
-        ("Region", config.gateway.region.clone()),
-        ("State", state.as_str().to_string()),
-        (
-            "HostFacts",
-            serde_json::to_string(&facts).unwrap_or_default(),
-        ),
-        (
-            "RunningTasks",
-            serde_json::to_string(&running).unwrap_or_default(),
-        ),
-    ];
-    shared
-        .client
-        .call(gateway::HEARTBEAT, &params, Duration::ZERO)
-        .await
+    let request = HeartbeatRequest {
+        identifier: shared.identity.identifier.clone(),
+        display_name: config
+            .gateway
+            .display_name
+            .clone()
+            .unwrap_or_else(|| shared.identity.identifier.clone()),
+        region: config.gateway.region.clone(),
+        state,
+        host_facts: facts,
+        running_tasks: running.into_iter().map(wire_task_id).collect(),
+    };
+    shared.client.send(&request, Duration::ZERO).await
+}
+
+/// A task id as the control plane numbers it (it handed out this one).
+fn wire_task_id(task_id: u64) -> i64 {
+    i64::try_from(task_id).unwrap_or(i64::MAX)
 }
 
 /// The configured directory targets, whose free space the heartbeat reports.
@@ -295,7 +288,17 @@ async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut ready_sent = false;
     loop {
         let sent = Instant::now();
-        let beat = send_heartbeat(&shared, AgentState::Running).await;
+        let beat = send_heartbeat(&shared, AgentState::Running)
+            .await
+            .and_then(|answer| {
+                let id = answer.backup_gateway_id.parse::<i64>().map_err(|_| {
+                    ClientError::Decode(format!(
+                        "BackupGatewayId {:?} is not a number",
+                        answer.backup_gateway_id
+                    ))
+                })?;
+                Ok((answer, id))
+            });
         if !ready_sent {
             // systemd's READY: the config is loaded and the first heartbeat
             // was attempted (whether the control plane answered or not).
@@ -305,18 +308,18 @@ async fn heartbeat_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
         }
         let delay = match beat {
-            Ok(answer) => {
+            Ok((answer, id)) => {
                 if failing {
                     info!("control plane reachable again");
                     failing = false;
                 }
                 backoff.reset();
                 interval = Duration::from_secs(answer.heartbeat_interval_seconds.max(1));
-                shared.gateway_id.send_if_modified(|id| {
-                    let changed = id.as_deref() != Some(answer.backup_gateway_id.as_str());
+                shared.gateway_id.send_if_modified(|known| {
+                    let changed = *known != Some(id);
                     if changed {
-                        info!(backup_gateway_id = %answer.backup_gateway_id, status = %answer.backup_gateway_status, "registered");
-                        *id = Some(answer.backup_gateway_id.clone());
+                        info!(backup_gateway_id = id, status = %answer.backup_gateway_status, "registered");
+                        *known = Some(id);
                     }
                     changed
                 });
@@ -374,22 +377,22 @@ async fn poll_loop(shared: &Arc<Shared>, workers: &mut JoinSet<()>, shutdown: &C
         let id = tokio::select! {
             _ = shutdown.cancelled() => return,
             id = gateway_id.wait_for(Option::is_some) => match id {
-                Ok(id) => id.clone().unwrap_or_default(),
+                Ok(id) => id.unwrap_or_default(),
                 Err(_) => return,
             },
         };
         let Some(free) = shared.slots.wait_free(shutdown).await else {
             return;
         };
-        let params = [
-            ("BackupGatewayId", id),
-            ("WaitSeconds", gateway::MAX_POLL_WAIT_SECS.to_string()),
-            ("MaxTasks", free.to_string()),
-        ];
+        let request = PollRequest {
+            backup_gateway_id: id,
+            wait_seconds: gateway::MAX_POLL_WAIT_SECS,
+            max_tasks: free,
+        };
         let wait = Duration::from_secs(gateway::MAX_POLL_WAIT_SECS);
         let answer = tokio::select! {
             _ = shutdown.cancelled() => return,
-            answer = shared.client.call::<PollResponse>(gateway::POLL_TASKS, &params, wait) => answer,
+            answer = shared.client.send(&request, wait) => answer,
         };
         match answer {
             Ok(mut poll) => {
@@ -559,12 +562,9 @@ async fn report_progress(
         let Some(update) = progress.borrow_and_update().clone() else {
             continue;
         };
-        let params = [
-            ("TaskId", task_id.to_string()),
-            ("Status", ReportStatus::Running.as_str().to_string()),
-            ("Progress", update.to_string()),
-        ];
-        if let Err(error) = report(&shared, &params).await {
+        let mut request = report_request(&shared, task_id, ReportStatus::Running);
+        request.progress = Some(update.to_string());
+        if let Err(error) = report(&shared, &request).await {
             tracing::debug!(%error, "progress report not delivered");
         }
     }
@@ -577,22 +577,21 @@ async fn report_outcome(
     outcome: Outcome,
     cancel: &CancellationToken,
 ) {
-    let mut params = vec![("TaskId", task_id.to_string())];
-    match outcome {
-        Outcome::Done(result) => {
-            params.push(("Status", ReportStatus::Finish.as_str().into()));
-            params.push(("Result", result.to_string()));
-        }
-        Outcome::Failed(error) => {
-            params.push(("Status", ReportStatus::Failed.as_str().into()));
-            params.push(("ErrCode", error.code));
-            params.push(("ErrMessage", error.message));
-        }
+    let request = match outcome {
+        Outcome::Done(result) => ReportRequest {
+            result: Some(result.to_string()),
+            ..report_request(shared, task_id, ReportStatus::Finish)
+        },
+        Outcome::Failed(error) => ReportRequest {
+            err_code: Some(error.code),
+            err_message: Some(error.message),
+            ..report_request(shared, task_id, ReportStatus::Failed)
+        },
         Outcome::Interrupted => return,
-    }
+    };
     let mut backoff = backoff();
     loop {
-        match report(shared, &params).await {
+        match report(shared, &request).await {
             Ok(_) => {
                 shared.journal.forget(task_id);
                 return;
@@ -616,14 +615,14 @@ async fn report_outcome(
     }
 }
 
-/// Sends one `GatewayReportTask` for this gateway.
-async fn report(shared: &Shared, params: &[(&str, String)]) -> Result<ReportResponse, ClientError> {
+/// A report of `status` on a task of this gateway, carrying nothing yet.
+fn report_request(shared: &Shared, task_id: u64, status: ReportStatus) -> ReportRequest {
     // A task comes from a poll, which waited for the id: it is known here.
-    let id = shared.gateway_id.borrow().clone().unwrap_or_default();
-    let mut all = vec![("BackupGatewayId", id)];
-    all.extend(params.iter().cloned());
-    shared
-        .client
-        .call(gateway::REPORT_TASK, &all, Duration::ZERO)
-        .await
+    let id = shared.gateway_id.borrow().unwrap_or_default();
+    ReportRequest::new(id, wire_task_id(task_id), status)
+}
+
+/// Sends one `GatewayReportTask`.
+async fn report(shared: &Shared, request: &ReportRequest) -> Result<ReportResponse, ClientError> {
+    shared.client.send(request, Duration::ZERO).await
 }

@@ -4,8 +4,16 @@
 //! carried like every other call: form parameters, signed, JSON answers.
 //! Structured parameters (host facts, progress, results) travel as one JSON
 //! string parameter each.
+//!
+//! Each action has a request type here whose `to_params` is how the agent
+//! calls it and whose `from_params` is how the control plane reads it, so a
+//! parameter's name is written once, in [`param`].
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use super::params::Params;
+use super::{bounds, ApiError};
 
 /// Action: heartbeat and registration.
 pub const HEARTBEAT: &str = "GatewayHeartbeat";
@@ -15,6 +23,50 @@ pub const POLL_TASKS: &str = "GatewayPollTasks";
 pub const REPORT_TASK: &str = "GatewayReportTask";
 /// Every gateway action: only gateway AccessKeys may call them.
 pub const ACTIONS: [&str; 3] = [HEARTBEAT, POLL_TASKS, REPORT_TASK];
+
+/// The parameter names of the gateway actions.
+pub mod param {
+    /// `GatewayHeartbeat`: the gateway's identifier.
+    pub const IDENTIFIER: &str = "Identifier";
+    /// `GatewayHeartbeat`: the name users see (the identifier when absent).
+    pub const DISPLAY_NAME: &str = "DisplayName";
+    /// `GatewayHeartbeat`: the gateway's region.
+    pub const REGION: &str = "Region";
+    /// `GatewayHeartbeat`: `running` or `stopping`.
+    pub const STATE: &str = "State";
+    /// `GatewayHeartbeat`: [`super::HostFacts`] as JSON.
+    pub const HOST_FACTS: &str = "HostFacts";
+    /// `GatewayHeartbeat`: JSON array of the task ids the agent holds.
+    pub const RUNNING_TASKS: &str = "RunningTasks";
+    /// `GatewayPollTasks`, `GatewayReportTask`: the id the heartbeat gave.
+    pub const BACKUP_GATEWAY_ID: &str = "BackupGatewayId";
+    /// `GatewayPollTasks`: longest wait, in seconds.
+    pub const WAIT_SECONDS: &str = "WaitSeconds";
+    /// `GatewayPollTasks`: most tasks to lease.
+    pub const MAX_TASKS: &str = "MaxTasks";
+    /// `GatewayReportTask`: the task.
+    pub const TASK_ID: &str = "TaskId";
+    /// `GatewayReportTask`: `running`, `finish` or `failed`.
+    pub const STATUS: &str = "Status";
+    /// `GatewayReportTask`: progress JSON of a running task.
+    pub const PROGRESS: &str = "Progress";
+    /// `GatewayReportTask`: result JSON of a finished task.
+    pub const RESULT: &str = "Result";
+    /// `GatewayReportTask`: error code of a failed task.
+    pub const ERR_CODE: &str = "ErrCode";
+    /// `GatewayReportTask`: error message of a failed task.
+    pub const ERR_MESSAGE: &str = "ErrMessage";
+}
+
+/// A call of a gateway action: its name, its parameters and its answer.
+pub trait Request {
+    /// The action.
+    const ACTION: &'static str;
+    /// The answer.
+    type Response: DeserializeOwned;
+    /// The form parameters that carry this request.
+    fn to_params(&self) -> Vec<(&'static str, String)>;
+}
 
 /// Longest long poll the control plane holds, in seconds.
 pub const MAX_POLL_WAIT_SECS: u64 = 25;
@@ -49,6 +101,103 @@ impl AgentState {
             AgentState::Running => "running",
             AgentState::Stopping => "stopping",
         }
+    }
+
+    /// The state a parameter value names.
+    pub fn from_param(value: &str) -> Option<Self> {
+        [AgentState::Running, AgentState::Stopping]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// `GatewayHeartbeat`: registers the gateway, keeps it ONLINE and renews
+/// the leases of the tasks it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatRequest {
+    /// The gateway's identifier (see [`bounds::identifier`]).
+    pub identifier: String,
+    /// The name users see.
+    pub display_name: String,
+    /// The gateway's region.
+    pub region: String,
+    /// Running, or the goodbye of a stopping agent.
+    pub state: AgentState,
+    /// Facts about the host.
+    pub host_facts: HostFacts,
+    /// Ids of the tasks the agent runs or holds for a slot.
+    pub running_tasks: Vec<i64>,
+}
+
+impl Request for HeartbeatRequest {
+    const ACTION: &'static str = HEARTBEAT;
+    type Response = HeartbeatResponse;
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (param::IDENTIFIER, self.identifier.clone()),
+            (param::DISPLAY_NAME, self.display_name.clone()),
+            (param::REGION, self.region.clone()),
+            (param::STATE, self.state.as_str().to_string()),
+            (
+                param::HOST_FACTS,
+                serde_json::to_string(&self.host_facts).unwrap_or_default(),
+            ),
+            (
+                param::RUNNING_TASKS,
+                serde_json::to_string(&self.running_tasks).unwrap_or_default(),
+            ),
+        ]
+    }
+}
+
+impl HeartbeatRequest {
+    /// Reads a heartbeat; `regions` are those the control plane accepts.
+    /// An absent `DisplayName` is the identifier, absent `HostFacts` are
+    /// empty, an absent `State` is running.
+    pub fn from_params(params: &Params<'_>, regions: &[String]) -> Result<Self, ApiError> {
+        let identifier = params.require(param::IDENTIFIER)?.to_string();
+        bounds::identifier(&identifier).map_err(|e| ApiError::invalid(param::IDENTIFIER, e))?;
+        let region = params.require(param::REGION)?.to_string();
+        if !regions.contains(&region) {
+            return Err(ApiError::invalid(
+                param::REGION,
+                format!("unknown region {region}"),
+            ));
+        }
+        let display_name = params
+            .get(param::DISPLAY_NAME)
+            .unwrap_or(&identifier)
+            .to_string();
+        bounds::display_name(&display_name)
+            .map_err(|e| ApiError::invalid(param::DISPLAY_NAME, e))?;
+        let host_facts = params
+            .json(param::HOST_FACTS, bounds::MAX_HOST_FACTS_BYTES)?
+            .unwrap_or_default();
+        let state = match params.get(param::STATE) {
+            None => AgentState::Running,
+            Some(given) => AgentState::from_param(given)
+                .ok_or_else(|| ApiError::invalid(param::STATE, format!("unknown state {given}")))?,
+        };
+        let running_tasks: Vec<i64> = match params.get(param::RUNNING_TASKS) {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| ApiError::invalid(param::RUNNING_TASKS, e))?,
+            None => Vec::new(),
+        };
+        if running_tasks.len() > bounds::MAX_RUNNING_TASKS {
+            return Err(ApiError::invalid(
+                param::RUNNING_TASKS,
+                format!("at most {} task ids", bounds::MAX_RUNNING_TASKS),
+            ));
+        }
+        Ok(HeartbeatRequest {
+            identifier,
+            display_name,
+            region,
+            state,
+            host_facts,
+            running_tasks,
+        })
     }
 }
 
@@ -140,6 +289,27 @@ pub enum TaskSpec {
     DownloadBackupSet(DownloadSpec),
 }
 
+/// The `Result` of a finished GetDBList task, which GetDBListFromAgent
+/// answers from. A listing too large for one report keeps the names alone
+/// (`DetailsOmitted`), or the first names that fit (`Truncated`, with the
+/// host's `DatabaseCount`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DbListResult {
+    /// One object per database: its `Name` and the details its server reports.
+    #[serde(default)]
+    pub databases: Vec<serde_json::Value>,
+    /// Only the names are given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub details_omitted: bool,
+    /// Not every database is given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// How many databases the host has, when truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_count: Option<usize>,
+}
+
 /// Which kind of backup set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -190,6 +360,42 @@ pub struct DownloadSpec {
     pub dir: String,
 }
 
+/// `GatewayPollTasks`: leases queued tasks, waiting for one to arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollRequest {
+    /// The polling gateway.
+    pub backup_gateway_id: i64,
+    /// Longest wait, in seconds (0 when absent; the control plane holds
+    /// at most its own limit).
+    pub wait_seconds: u64,
+    /// Most tasks to lease (1 when absent; the control plane caps it).
+    pub max_tasks: usize,
+}
+
+impl Request for PollRequest {
+    const ACTION: &'static str = POLL_TASKS;
+    type Response = PollResponse;
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (param::BACKUP_GATEWAY_ID, self.backup_gateway_id.to_string()),
+            (param::WAIT_SECONDS, self.wait_seconds.to_string()),
+            (param::MAX_TASKS, self.max_tasks.to_string()),
+        ]
+    }
+}
+
+impl PollRequest {
+    /// Reads a poll.
+    pub fn from_params(params: &Params<'_>) -> Result<Self, ApiError> {
+        Ok(PollRequest {
+            backup_gateway_id: params.parse_required(param::BACKUP_GATEWAY_ID)?,
+            wait_seconds: params.parse(param::WAIT_SECONDS)?.unwrap_or(0),
+            max_tasks: params.parse(param::MAX_TASKS)?.unwrap_or(1),
+        })
+    }
+}
+
 /// Answer to `GatewayPollTasks`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -221,6 +427,111 @@ impl ReportStatus {
             ReportStatus::Failed => "failed",
         }
     }
+
+    /// The status a parameter value names.
+    pub fn from_param(value: &str) -> Option<Self> {
+        [
+            ReportStatus::Running,
+            ReportStatus::Finish,
+            ReportStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// `GatewayReportTask`: progress, result or failure of a leased task.
+/// Progress and result are JSON text, kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRequest {
+    /// The reporting gateway.
+    pub backup_gateway_id: i64,
+    /// The task.
+    pub task_id: i64,
+    /// Running, finish or failed.
+    pub status: ReportStatus,
+    /// Progress JSON.
+    pub progress: Option<String>,
+    /// Result JSON.
+    pub result: Option<String>,
+    /// Error code; required when failed.
+    pub err_code: Option<String>,
+    /// Error message, cut to [`bounds::MAX_ERR_MESSAGE_BYTES`] when read.
+    pub err_message: Option<String>,
+}
+
+impl Request for ReportRequest {
+    const ACTION: &'static str = REPORT_TASK;
+    type Response = ReportResponse;
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![
+            (param::BACKUP_GATEWAY_ID, self.backup_gateway_id.to_string()),
+            (param::TASK_ID, self.task_id.to_string()),
+            (param::STATUS, self.status.as_str().to_string()),
+        ];
+        for (name, value) in [
+            (param::PROGRESS, &self.progress),
+            (param::RESULT, &self.result),
+            (param::ERR_CODE, &self.err_code),
+            (param::ERR_MESSAGE, &self.err_message),
+        ] {
+            if let Some(value) = value {
+                params.push((name, value.clone()));
+            }
+        }
+        params
+    }
+}
+
+impl ReportRequest {
+    /// A report of `status` with nothing else; fill in what it carries.
+    pub fn new(backup_gateway_id: i64, task_id: i64, status: ReportStatus) -> Self {
+        ReportRequest {
+            backup_gateway_id,
+            task_id,
+            status,
+            progress: None,
+            result: None,
+            err_code: None,
+            err_message: None,
+        }
+    }
+
+    /// Reads a report: `ErrCode` is required when failed and bounded,
+    /// `Progress` and `Result` must be JSON within their bounds, and
+    /// `ErrMessage` is cut to its bound.
+    pub fn from_params(params: &Params<'_>) -> Result<Self, ApiError> {
+        let backup_gateway_id = params.parse_required(param::BACKUP_GATEWAY_ID)?;
+        let task_id = params.parse_required(param::TASK_ID)?;
+        let given = params.require(param::STATUS)?;
+        let status = ReportStatus::from_param(given)
+            .ok_or_else(|| ApiError::invalid(param::STATUS, format!("unknown status {given}")))?;
+        let err_code = params.get(param::ERR_CODE);
+        if status == ReportStatus::Failed && err_code.is_none() {
+            return Err(ApiError::missing(param::ERR_CODE));
+        }
+        if let Some(code) = err_code {
+            bounds::err_code(code).map_err(|e| ApiError::invalid(param::ERR_CODE, e))?;
+        }
+        let json_text = |name: &str, max: usize| -> Result<Option<String>, ApiError> {
+            params.json::<serde_json::Value>(name, max)?;
+            Ok(params.get(name).map(str::to_string))
+        };
+        let progress = json_text(param::PROGRESS, bounds::MAX_PROGRESS_BYTES)?;
+        let result = json_text(param::RESULT, bounds::MAX_RESULT_BYTES)?;
+        Ok(ReportRequest {
+            backup_gateway_id,
+            task_id,
+            status,
+            progress,
+            result,
+            err_code: err_code.map(str::to_string),
+            err_message: params
+                .get(param::ERR_MESSAGE)
+                .map(|m| bounds::cut_text(m, bounds::MAX_ERR_MESSAGE_BYTES)),
+        })
+    }
 }
 
 /// Answer to `GatewayReportTask`.
@@ -236,6 +547,7 @@ pub struct ReportResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::params::pairs;
 
     #[test]
     fn task_spec_is_tagged_by_kind() {
@@ -267,5 +579,158 @@ mod tests {
         assert_eq!(text.matches("\"Kind\"").count(), 1, "{text}");
         assert!(text.contains("\"SetKind\":\"increment\""), "{text}");
         assert_eq!(serde_json::from_str::<TaskSpec>(&text).unwrap(), spec);
+    }
+
+    #[test]
+    fn a_db_list_result_names_its_flags_only_when_set() {
+        let whole = DbListResult {
+            databases: vec![serde_json::json!({ "Name": "shop", "Tables": 1 })],
+            ..DbListResult::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&whole).unwrap(),
+            serde_json::json!({ "Databases": [{ "Name": "shop", "Tables": 1 }] })
+        );
+        let cut = DbListResult {
+            databases: Vec::new(),
+            details_omitted: true,
+            truncated: true,
+            database_count: Some(9),
+        };
+        let value = serde_json::to_value(&cut).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "Databases": [], "DetailsOmitted": true, "Truncated": true, "DatabaseCount": 9
+            })
+        );
+        assert_eq!(serde_json::from_value::<DbListResult>(value).unwrap(), cut);
+    }
+
+    /// The parameters `to_params` sends, as the control plane receives them.
+    fn sent<R: Request>(request: &R) -> Vec<(String, String)> {
+        request
+            .to_params()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
+    #[test]
+    fn requests_read_back_what_they_send() {
+        let regions = vec!["cn-hangzhou".to_string()];
+        let heartbeat = HeartbeatRequest {
+            identifier: "db-host-1".into(),
+            display_name: "DB host".into(),
+            region: "cn-hangzhou".into(),
+            state: AgentState::Stopping,
+            host_facts: HostFacts {
+                hostname: "h".into(),
+                cpus: 4,
+                ..HostFacts::default()
+            },
+            running_tasks: vec![3, 9],
+        };
+        let params = sent(&heartbeat);
+        assert_eq!(
+            HeartbeatRequest::from_params(&Params::new(&params), &regions),
+            Ok(heartbeat)
+        );
+        let poll = PollRequest {
+            backup_gateway_id: 7,
+            wait_seconds: 25,
+            max_tasks: 3,
+        };
+        assert_eq!(
+            PollRequest::from_params(&Params::new(&sent(&poll))),
+            Ok(poll)
+        );
+        let mut report = ReportRequest::new(7, 12, ReportStatus::Failed);
+        report.err_code = Some("Task.Broken".into());
+        report.err_message = Some("it broke".into());
+        let params = sent(&report);
+        assert!(!params.iter().any(|(k, _)| k == param::PROGRESS));
+        assert_eq!(
+            ReportRequest::from_params(&Params::new(&params)),
+            Ok(report)
+        );
+    }
+
+    #[test]
+    fn absent_optional_parameters_take_their_defaults() {
+        let given = pairs(&[("Identifier", "db-host-1"), ("Region", "cn-hangzhou")]);
+        let heartbeat =
+            HeartbeatRequest::from_params(&Params::new(&given), &["cn-hangzhou".into()]).unwrap();
+        assert_eq!(heartbeat.display_name, "db-host-1");
+        assert_eq!(heartbeat.state, AgentState::Running);
+        assert_eq!(heartbeat.host_facts, HostFacts::default());
+        assert!(heartbeat.running_tasks.is_empty());
+        let given = pairs(&[("BackupGatewayId", "4")]);
+        let poll = PollRequest::from_params(&Params::new(&given)).unwrap();
+        assert_eq!((poll.wait_seconds, poll.max_tasks), (0, 1));
+    }
+
+    #[test]
+    fn bad_gateway_calls_are_refused_by_parameter() {
+        let regions = ["cn-hangzhou".to_string()];
+        let code = |list: &[(&str, &str)]| {
+            HeartbeatRequest::from_params(&Params::new(&pairs(list)), &regions)
+                .unwrap_err()
+                .code
+        };
+        let base = [("Identifier", "db-host-1"), ("Region", "cn-hangzhou")];
+        assert_eq!(code(&base[..1]), "MissingParameter.Region");
+        assert_eq!(
+            code(&[base[0], ("Region", "mars-1")]),
+            "InvalidParameter.Region"
+        );
+        assert_eq!(
+            code(&[base[0], base[1], ("State", "dozing")]),
+            "InvalidParameter.State"
+        );
+        let many = format!("[{}]", vec!["1"; bounds::MAX_RUNNING_TASKS + 1].join(","));
+        assert_eq!(
+            code(&[base[0], base[1], ("RunningTasks", &many)]),
+            "InvalidParameter.RunningTasks"
+        );
+        let report = |list: &[(&str, &str)]| {
+            ReportRequest::from_params(&Params::new(&pairs(list)))
+                .unwrap_err()
+                .code
+        };
+        let ids = [("BackupGatewayId", "1"), ("TaskId", "2")];
+        assert_eq!(
+            report(&[ids[0], ids[1], ("Status", "failed")]),
+            "MissingParameter.ErrCode"
+        );
+        assert_eq!(
+            report(&[ids[0], ids[1], ("Status", "done")]),
+            "InvalidParameter.Status"
+        );
+        assert_eq!(
+            report(&[ids[0], ids[1], ("Status", "running"), ("Progress", "{")]),
+            "InvalidParameter.Progress"
+        );
+        assert_eq!(
+            report(&[ids[0], ("Status", "running")]),
+            "MissingParameter.TaskId"
+        );
+    }
+
+    #[test]
+    fn a_long_error_message_is_cut_not_refused() {
+        let long = "m".repeat(bounds::MAX_ERR_MESSAGE_BYTES + 10);
+        let given = pairs(&[
+            ("BackupGatewayId", "1"),
+            ("TaskId", "2"),
+            ("Status", "failed"),
+            ("ErrCode", "X"),
+            ("ErrMessage", &long),
+        ]);
+        let report = ReportRequest::from_params(&Params::new(&given)).unwrap();
+        assert_eq!(
+            report.err_message.map(|m| m.len()),
+            Some(bounds::MAX_ERR_MESSAGE_BYTES)
+        );
     }
 }

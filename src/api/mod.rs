@@ -1,7 +1,10 @@
 //! The wire shared by the agent and the control plane: RPC-style calls
 //! (`Action`, `Version=2019-03-06` and the common parameters), their
-//! signatures, the error answers, the shapes of the gateway actions, and
-//! the path rules and set layout both sides check names by.
+//! signatures (`sign`), the error answers (`error`), reading a call's
+//! parameters by name (`params`), the requests and answers of the gateway
+//! actions (`gateway`: the agent builds its calls from them, the control
+//! plane parses calls into them), the bounds on stored strings (`bounds`),
+//! and the path rules and set layout both sides check names by (`layout`).
 //!
 //! This module does no I/O: the agent's HTTP client and the control plane's
 //! server both build on it.
@@ -11,6 +14,7 @@ pub mod bounds;
 pub mod error;
 pub mod gateway;
 pub mod layout;
+pub mod params;
 pub mod sign;
 
 pub use error::ApiError;

@@ -313,17 +313,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BackupSet {
             command: BackupSetCommand::Url { data_dir, set, ttl },
         } => {
-            use dbs_gateway::control::set_url;
+            use dbs_gateway::control::{catalog::meta, set_url};
             let store = open_store(&data_dir)?;
             let url = store.call_now(|c| {
-                let base = set_url::recorded_public_url(c)?;
-                set_url::signed_url(
-                    c,
+                let base = meta::recorded_public_url(c)?;
+                Ok(set_url::signed_url(
+                    &meta::signing_key(c)?,
                     base.as_deref(),
                     &set,
                     store::now_ms(),
                     Duration::from_secs(ttl),
-                )
+                ))
             })?;
             println!("{url}");
             Ok(())
@@ -431,8 +431,7 @@ fn backup_set_add(
     file: &std::path::Path,
 ) -> anyhow::Result<()> {
     use dbs_gateway::api::gateway::SetKind;
-    use dbs_gateway::control::catalog::sets;
-    use dbs_gateway::control::set_url;
+    use dbs_gateway::control::catalog::{meta, sets};
     let store = open_store(data_dir)?;
     let new = sets::NewSet {
         plan_id: plan,
@@ -446,7 +445,7 @@ fn backup_set_add(
         source: file,
     };
     let added = store.call_now(|c| {
-        let public_url = set_url::recorded_public_url(c)?;
+        let public_url = meta::recorded_public_url(c)?;
         Ok(sets::add(
             c,
             data_dir,
@@ -503,7 +502,7 @@ async fn serve(
         .public_url
         .get_or_insert(format!("{scheme}://{}", listener.local_addr()?))
         .clone();
-    store.call_now(|c| dbs_gateway::control::set_url::record_public_url(c, &public_url))?;
+    store.call_now(|c| dbs_gateway::control::catalog::meta::record_public_url(c, &public_url))?;
     let shutdown = CancellationToken::new();
     let plane = ControlPlane {
         store,

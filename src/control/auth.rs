@@ -123,7 +123,7 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<Caller, A
         .call(move |c| keys::get(c, &lookup_id))
         .await
         .map_err(|error| {
-            tracing::error!(%error, "store failure while authenticating");
+            tracing::error!(%error, access_key_id = %key_id, "store failure while looking up the AccessKey");
             ApiError::internal()
         })?
         .ok_or_else(|| {
@@ -181,7 +181,7 @@ pub async fn authenticate(store: &Store, call: &RawCall<'_>) -> Result<Caller, A
         .call(move |c| store::record_nonce(c, &nonce_key, &nonce, expires_ms))
         .await
         .map_err(|error| {
-            tracing::error!(%error, "store failure while recording a nonce");
+            tracing::error!(%error, access_key_id = %key.id, "store failure while recording a nonce");
             ApiError::internal()
         })?;
     if !fresh {
@@ -302,7 +302,102 @@ pub fn check_timestamp(timestamp: &str, now: DateTime<Utc>) -> Result<i64, ApiEr
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// Log lines written while it is the thread's subscriber.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// A v1-signed call's parameters for `key`.
+    fn signed_params(key_id: &str, secret: &str) -> Vec<(String, String)> {
+        let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
+        let mut params: Vec<(String, String)> = [
+            ("Action", "DescribeRegions"),
+            ("AccessKeyId", key_id),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", "nonce-1"),
+            ("Timestamp", &timestamp),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let signature = sign::sign_v1(
+            "POST",
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            secret,
+        );
+        params.push(("Signature".into(), signature));
+        params
+    }
+
+    #[tokio::test]
+    async fn store_failures_are_logged_with_the_key_and_answered_as_internal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        let key = store
+            .call_now(|c| keys::create(c, Role::User, None, store::now_ms()))
+            .unwrap();
+        let secret = key.secrets_at(store::now_ms()).next().unwrap().to_string();
+        let form = signed_params(&key.id, &secret);
+        let headers = HeaderMap::new();
+        let call = RawCall {
+            method: "POST",
+            query: &[],
+            form: &form,
+            headers: &headers,
+            body: b"",
+        };
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        // Breaks a table, then checks the call is refused as internal and
+        // the log says which step failed, for which key.
+        for (table, step) in [
+            ("signature_nonces", "store failure while recording a nonce"),
+            (
+                "access_keys",
+                "store failure while looking up the AccessKey",
+            ),
+        ] {
+            let sql = format!("ALTER TABLE {table} RENAME TO gone_{table}");
+            store.call_now(|c| c.execute_batch(&sql)).unwrap();
+            let refused = authenticate(&store, &call).await.unwrap_err();
+            assert_eq!(
+                (refused.status, refused.code.as_str()),
+                (500, "InternalError")
+            );
+            let text = logs.text();
+            let line = text.lines().find(|l| l.contains(step));
+            assert!(line.is_some_and(|l| l.contains(&key.id)), "{text}");
+        }
+        let text = logs.text();
+        assert!(!text.contains(&secret), "the secret was logged: {text}");
+    }
 
     #[test]
     fn timestamps_outside_the_window_are_refused() {

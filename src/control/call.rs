@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use crate::api::params::Params;
 use crate::api::ApiError;
 
 use super::auth::Caller;
@@ -20,18 +21,19 @@ pub struct Call {
 }
 
 impl Call {
+    /// The parameters, read by name.
+    pub fn params(&self) -> Params<'_> {
+        Params::new(&self.params)
+    }
+
     /// A parameter's value, if given and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.params().get(name)
     }
 
     /// A parameter that must be given.
     pub fn require(&self, name: &str) -> Result<&str, ApiError> {
-        self.get(name).ok_or_else(|| ApiError::missing(name))
+        self.params().require(name)
     }
 
     /// An optional parameter parsed as `T`.
@@ -39,9 +41,7 @@ impl Call {
     where
         T::Err: std::fmt::Display,
     {
-        self.get(name)
-            .map(|v| v.parse().map_err(|e| ApiError::invalid(name, e)))
-            .transpose()
+        self.params().parse(name)
     }
 
     /// A required parameter parsed as `T`.
@@ -49,6 +49,6 @@ impl Call {
     where
         T::Err: std::fmt::Display,
     {
-        self.parse(name)?.ok_or_else(|| ApiError::missing(name))
+        self.params().parse_required(name)
     }
 }

@@ -2,12 +2,27 @@
 //! public API to users and SDKs and the gateway actions to agents, with its
 //! state in SQLite under a data dir.
 //!
-//! Never imports `agent`; both sides meet in `api`.
+//! Never imports `agent` or `transfer`; both sides meet in `api`, whose
+//! request types the gateway actions parse calls into.
+//!
+//! Modules, leaves first (each imports only those above it, no loops):
+//! - `files` (private modes), `limits`, `notify`, `tls`, `client_token`
+//!   (idempotent creation), `set_url` (signing and checking set URLs; pure),
+//!   `keys` (AccessKeys), `gateways` (registrations);
+//! - `tasks` (the gateway task queue and leases);
+//! - `catalog` (plans, sets, download records, the URL signing key; queues
+//!   auto downloads as tasks);
+//! - `store` (the SQLite handle; applies the schemas of `keys` and
+//!   `catalog`), then this module's [`ControlPlane`];
+//! - `auth` (signatures, nonces), `call` (an authenticated call);
+//! - `actions` (one handler per action), `listener` (connection bounds),
+//!   `server` (the RPC route and the set-bytes route).
 
 pub mod actions;
 pub mod auth;
 pub mod call;
 pub mod catalog;
+pub mod client_token;
 pub mod files;
 pub mod gateways;
 pub mod keys;

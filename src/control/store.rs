@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "dbs-control.sqlite3";
@@ -85,24 +85,6 @@ pub fn open(data_dir: &Path) -> rusqlite::Result<Store> {
     Ok(Store {
         conn: Arc::new(Mutex::new(conn)),
     })
-}
-
-/// The id of the row of `table` made with `client_token`, so a repeated
-/// call with the same token answers with the first call's row.
-pub fn id_by_client_token(
-    conn: &Connection,
-    table: &'static str,
-    client_token: Option<&str>,
-) -> rusqlite::Result<Option<i64>> {
-    let Some(token) = client_token else {
-        return Ok(None);
-    };
-    conn.query_row(
-        &format!("SELECT id FROM {table} WHERE client_token = ?1"),
-        [token],
-        |r| r.get(0),
-    )
-    .optional()
 }
 
 /// Path of the database file of a data dir.

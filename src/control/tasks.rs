@@ -79,7 +79,7 @@ pub fn enqueue(
     client_token: Option<&str>,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
-    if let Some(id) = super::store::id_by_client_token(conn, "tasks", client_token)? {
+    if let Some(id) = super::client_token::id_by_client_token(conn, "tasks", client_token)? {
         return Ok(id);
     }
     let spec = serde_json::to_string(spec).expect("a task spec serializes");

@@ -9,14 +9,16 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::gateway::{
-    AgentState, HeartbeatResponse, HostFacts, PollResponse, ReportResponse, ReportStatus,
+    AgentState, HeartbeatRequest, HeartbeatResponse, LeasedTask, PollRequest, PollResponse,
+    ReportRequest, ReportResponse, ReportStatus, TaskSpec,
 };
-use crate::api::{bounds, ApiError};
+use crate::api::ApiError;
 use crate::control::call::Call;
+use crate::control::catalog::meta;
 use crate::control::gateways::{self, Heartbeat};
 use crate::control::keys::{self, Binding};
 use crate::control::tasks::{self, Report, ReportRefused};
-use crate::control::{store, ControlPlane};
+use crate::control::{set_url, store, ControlPlane};
 
 /// Most tasks one poll leases.
 const MAX_TASKS_PER_POLL: usize = 16;
@@ -30,51 +32,17 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
 
 /// Registers or refreshes the key's own gateway.
 pub async fn heartbeat(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
-    let identifier = call.require("Identifier")?.to_string();
-    bounds::identifier(&identifier).map_err(|e| ApiError::invalid("Identifier", e))?;
-    let region = call.require("Region")?.to_string();
-    if !plane.settings.regions.contains(&region) {
-        return Err(ApiError::invalid(
-            "Region",
-            format!("unknown region {region}"),
-        ));
-    }
-    let display_name = call.get("DisplayName").unwrap_or(&identifier).to_string();
-    bounds::display_name(&display_name).map_err(|e| ApiError::invalid("DisplayName", e))?;
-    let facts: HostFacts = match call.get("HostFacts") {
-        Some(text) => {
-            bounds::json_size(text, bounds::MAX_HOST_FACTS_BYTES)
-                .map_err(|e| ApiError::invalid("HostFacts", e))?;
-            serde_json::from_str(text).map_err(|e| ApiError::invalid("HostFacts", e))?
-        }
-        None => HostFacts::default(),
-    };
-    let state = match call.get("State") {
-        None | Some("running") => AgentState::Running,
-        Some("stopping") => AgentState::Stopping,
-        Some(other) => return Err(ApiError::invalid("State", format!("unknown state {other}"))),
-    };
-    bind_key(plane, call, &identifier).await?;
+    let request = HeartbeatRequest::from_params(&call.params(), &plane.settings.regions)?;
+    bind_key(plane, call, &request.identifier).await?;
     let hb = Heartbeat {
-        display_name,
-        identifier,
-        region,
-        facts,
-        stopping: state == AgentState::Stopping,
+        display_name: request.display_name,
+        identifier: request.identifier,
+        region: request.region,
+        facts: request.host_facts,
+        stopping: request.state == AgentState::Stopping,
     };
     // The tasks the agent runs or holds for a slot: their leases are renewed.
-    let running: Vec<i64> = match call.get("RunningTasks") {
-        Some(text) => {
-            serde_json::from_str(text).map_err(|e| ApiError::invalid("RunningTasks", e))?
-        }
-        None => Vec::new(),
-    };
-    if running.len() > bounds::MAX_RUNNING_TASKS {
-        return Err(ApiError::invalid(
-            "RunningTasks",
-            format!("at most {} task ids", bounds::MAX_RUNNING_TASKS),
-        ));
-    }
+    let running = request.running_tasks;
     let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let now = store::now_ms();
     let gateway = plane
@@ -155,13 +123,10 @@ async fn bind_key(plane: &ControlPlane, call: &Call, identifier: &str) -> Result
 
 /// Leases queued tasks, waiting up to `WaitSeconds` for one to arrive.
 pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
-    let gateway_id = super::own_gateway(plane, call).await?;
-    let wait = Duration::from_secs(call.parse::<u64>("WaitSeconds")?.unwrap_or(0))
-        .min(plane.settings.poll_wait);
-    let max = call
-        .parse::<usize>("MaxTasks")?
-        .unwrap_or(1)
-        .clamp(1, MAX_TASKS_PER_POLL);
+    let request = PollRequest::from_params(&call.params())?;
+    let gateway_id = super::own_gateway(plane, call, request.backup_gateway_id).await?;
+    let wait = Duration::from_secs(request.wait_seconds).min(plane.settings.poll_wait);
+    let max = request.max_tasks.clamp(1, MAX_TASKS_PER_POLL);
     let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let deadline = tokio::time::Instant::now() + wait;
     let notify = plane.notifier.of(gateway_id);
@@ -184,7 +149,7 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
             }
             return Ok(to_json(&PollResponse {
                 request_id: call.request_id.clone(),
-                tasks: crate::control::set_url::refresh_leased(plane, leased).await?,
+                tasks: refresh_urls(plane, leased).await?,
             }));
         }
         tokio::select! {
@@ -199,41 +164,49 @@ pub async fn poll_tasks(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
     }
 }
 
+/// Gives every leased DownloadBackupSet task a URL signed now, valid for
+/// [`set_url::TASK_URL_TTL`], on this server's public URL: a task queued
+/// long ago (or by the admin CLI before `serve` knew its address) still
+/// gets a live URL.
+async fn refresh_urls(
+    plane: &ControlPlane,
+    mut leased: Vec<LeasedTask>,
+) -> Result<Vec<LeasedTask>, ApiError> {
+    if !leased
+        .iter()
+        .any(|t| matches!(t.spec, TaskSpec::DownloadBackupSet(_)))
+    {
+        return Ok(leased);
+    }
+    let key = plane
+        .store
+        .call(|c| meta::signing_key(c))
+        .await
+        .map_err(super::internal)?;
+    let now = store::now_ms();
+    let base = plane.settings.public_url.as_deref();
+    for task in &mut leased {
+        if let TaskSpec::DownloadBackupSet(spec) = &mut task.spec {
+            spec.url =
+                set_url::signed_url(&key, base, &spec.backup_set_id, now, set_url::TASK_URL_TTL);
+        }
+    }
+    Ok(leased)
+}
+
 /// Records progress, a result or a failure of a leased task.
 pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
-    let gateway_id = super::own_gateway(plane, call).await?;
-    let task_id: i64 = call.parse_required("TaskId")?;
-    let status = match call.require("Status")? {
-        "running" => ReportStatus::Running,
-        "finish" => ReportStatus::Finish,
-        "failed" => ReportStatus::Failed,
-        other => {
-            return Err(ApiError::invalid(
-                "Status",
-                format!("unknown status {other}"),
-            ))
-        }
-    };
-    if status == ReportStatus::Failed && call.get("ErrCode").is_none() {
-        return Err(ApiError::missing("ErrCode"));
-    }
-    if let Some(code) = call.get("ErrCode") {
-        bounds::err_code(code).map_err(|e| ApiError::invalid("ErrCode", e))?;
-    }
-    for (name, max) in [
-        ("Progress", bounds::MAX_PROGRESS_BYTES),
-        ("Result", bounds::MAX_RESULT_BYTES),
-    ] {
-        if let Some(text) = call.get(name) {
-            bounds::json_size(text, max).map_err(|e| ApiError::invalid(name, e))?;
-            serde_json::from_str::<Value>(text).map_err(|e| ApiError::invalid(name, e))?;
-        }
-    }
-    let owned = |name: &str| call.get(name).map(str::to_string);
-    let (progress, result, err_code) = (owned("Progress"), owned("Result"), owned("ErrCode"));
-    let err_message = call
-        .get("ErrMessage")
-        .map(|m| bounds::cut_text(m, bounds::MAX_ERR_MESSAGE_BYTES));
+    let request = ReportRequest::from_params(&call.params())?;
+    let gateway_id = super::own_gateway(plane, call, request.backup_gateway_id).await?;
+    let ReportRequest {
+        task_id,
+        status,
+        progress,
+        result,
+        err_code,
+        err_message,
+        ..
+    } = request;
     let lease_ms = plane.settings.task_lease.as_millis() as i64;
     let now = store::now_ms();
     let outcome = plane

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::api::gateway::{self, TaskSpec};
+use crate::api::gateway::{self, DbListResult, TaskSpec};
 use crate::api::{bounds, gateway_status, ApiError};
 use crate::control::call::Call;
 use crate::control::{gateways, store, tasks, ControlPlane};
@@ -109,15 +109,19 @@ pub async fn get_result(plane: &ControlPlane, call: &Call) -> Result<Value, ApiE
     let empty = json!({ "dbName": [] });
     Ok(match task.state.as_str() {
         "finish" => {
-            let result = task.result.unwrap_or_default();
-            let details = result["Databases"].as_array().cloned().unwrap_or_default();
-            let names: Vec<Value> = details.iter().map(|d| d["Name"].clone()).collect();
-            let mut answer = json!({ "DbList": { "dbName": names }, "DbDetails": details });
-            // A listing too large for one report says so (see agent::listing).
-            for key in ["Truncated", "DatabaseCount"] {
-                if let Some(value) = result.get(key) {
-                    answer[key] = value.clone();
-                }
+            let result: DbListResult = task
+                .result
+                .and_then(|r| serde_json::from_value(r).ok())
+                .unwrap_or_default();
+            let names: Vec<Value> = result.databases.iter().map(|d| d["Name"].clone()).collect();
+            let mut answer =
+                json!({ "DbList": { "dbName": names }, "DbDetails": result.databases });
+            // A listing too large for one report says so.
+            if result.truncated {
+                answer["Truncated"] = true.into();
+            }
+            if let Some(count) = result.database_count {
+                answer["DatabaseCount"] = count.into();
             }
             answer
         }

@@ -10,7 +10,7 @@ use crate::api::gateway::SetKind;
 use crate::api::ApiError;
 use crate::control::call::Call;
 use crate::control::catalog::downloads::{self, Record};
-use crate::control::catalog::{names, plans, sets};
+use crate::control::catalog::{meta, names, plans, sets};
 use crate::control::{set_url, store, ControlPlane};
 
 use super::backup_sets::{known_plan, page, paging};
@@ -188,14 +188,15 @@ pub async fn describe_task_list(plane: &ControlPlane, call: &Call) -> Result<Val
             let urls = records
                 .iter()
                 .map(|r| match r.way.as_str() {
-                    downloads::WAY_MANUAL => set_url::signed_url(
-                        c,
-                        base.as_deref(),
-                        &r.set.id,
-                        now,
-                        set_url::LIST_URL_TTL,
-                    )
-                    .map(Some),
+                    downloads::WAY_MANUAL => meta::signing_key(c).map(|key| {
+                        Some(set_url::signed_url(
+                            &key,
+                            base.as_deref(),
+                            &r.set.id,
+                            now,
+                            set_url::LIST_URL_TTL,
+                        ))
+                    }),
                     _ => Ok(None),
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -89,9 +89,12 @@ async fn route(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
 }
 
 /// The caller's own gateway: its key must be bound (by a first heartbeat),
-/// and the `BackupGatewayId` it names must be that gateway's.
-pub(crate) async fn own_gateway(plane: &ControlPlane, call: &Call) -> Result<i64, ApiError> {
-    let id: i64 = call.parse_required("BackupGatewayId")?;
+/// and the gateway `id` it names must be that gateway's.
+pub(crate) async fn own_gateway(
+    plane: &ControlPlane,
+    call: &Call,
+    id: i64,
+) -> Result<i64, ApiError> {
     let not_yours = || {
         ApiError::new(
             403,

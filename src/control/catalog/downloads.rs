@@ -8,8 +8,9 @@
 use rusqlite::{Connection, Row};
 
 use crate::api::gateway::{DownloadSpec, SetKind, TaskSpec};
-use crate::control::{set_url, tasks};
+use crate::control::{client_token, set_url, tasks};
 
+use super::meta;
 use super::plans::Plan;
 use super::sets::BackupSet;
 
@@ -42,7 +43,8 @@ pub fn queue_auto(
     let Some(gateway_id) = rules.gateway_id.filter(|_| rules.open_auto_download) else {
         return Ok(None);
     };
-    let url = set_url::signed_url(conn, public_url, &set.id, now_ms, set_url::TASK_URL_TTL)?;
+    let key = meta::signing_key(conn)?;
+    let url = set_url::signed_url(&key, public_url, &set.id, now_ms, set_url::TASK_URL_TTL);
     let spec = TaskSpec::DownloadBackupSet(DownloadSpec {
         backup_set_id: set.id.clone(),
         backup_plan_id: plan.id.clone(),
@@ -93,9 +95,7 @@ pub fn create_manual(
     client_token: Option<&str>,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
-    if let Some(id) =
-        crate::control::store::id_by_client_token(conn, "set_downloads", client_token)?
-    {
+    if let Some(id) = client_token::id_by_client_token(conn, "set_downloads", client_token)? {
         return Ok(id);
     }
     conn.query_row(

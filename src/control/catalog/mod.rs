@@ -7,6 +7,7 @@
 //! download's live state. Never imports `agent`.
 
 pub mod downloads;
+pub mod meta;
 pub mod names;
 pub mod plans;
 pub mod sets;
@@ -102,39 +103,4 @@ fn add_set_crc64(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A value of the catalog's key/value table.
-pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    conn.query_row(
-        "SELECT value FROM catalog_meta WHERE key = ?1",
-        [key],
-        |r| r.get(0),
-    )
-    .optional()
-}
-
-/// Sets a value of the catalog's key/value table.
-pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO catalog_meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
-    .map(|_| ())
-}
-
-/// Stores `value` under `key` unless a value is there, and returns the one
-/// that is kept (so two processes racing agree on one).
-pub fn meta_or_insert(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<String> {
-    conn.execute(
-        "INSERT OR IGNORE INTO catalog_meta (key, value) VALUES (?1, ?2)",
-        (key, value),
-    )?;
-    conn.query_row(
-        "SELECT value FROM catalog_meta WHERE key = ?1",
-        [key],
-        |r| r.get(0),
-    )
 }

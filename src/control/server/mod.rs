@@ -1,5 +1,10 @@
 //! The HTTP side: one RPC endpoint at `/` (POST or GET), parsed, authenticated
 //! and dispatched to [`super::actions`]; JSON answers with a `RequestId`.
+//! Beside it, the route of set bytes ([`sets`], with its `Range` choice in
+//! [`range`]).
+
+pub mod range;
+pub mod sets;
 
 use std::sync::Arc;
 
@@ -30,7 +35,7 @@ pub fn router(plane: ControlPlane) -> Router {
             "/",
             any(rpc).layer(middleware::from_fn_with_state(limits, limits::limit_body)),
         )
-        .route(super::set_url::ROUTE, get(super::set_url::serve_set))
+        .route(sets::ROUTE, get(sets::serve_set))
         .with_state(plane)
 }
 
