@@ -1,0 +1,181 @@
+//! The one place the tests reach the transfer API: build a target from its
+//! `[targets.*]` section of gateway.toml, and download a wire
+//! [`DownloadSpec`] through the pipeline the agent runs (source → checksum →
+//! throttle → sink, with its retries). Tests see [`Pipeline`], [`Outcome`]
+//! and [`Failure`], so a change of that API is adapted here; tests of the
+//! sink contract itself use the built [`Target`] and [`write_from`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dbs_gateway::api::gateway::{DownloadSpec, SetKind};
+use dbs_gateway::api::layout::RelPath;
+use dbs_gateway::transfer::sinks::{SinkError, SinkWriter, Target};
+use dbs_gateway::transfer::{DownloadTask, Downloader, Progress, TargetsConfig, TransferConfig};
+use tokio_util::sync::CancellationToken;
+
+/// How a test download retries and how fast it may go.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// `transfer.max_retries`.
+    pub max_retries: u32,
+    /// `transfer.bandwidth_limit_bytes_per_sec`; 0: unlimited.
+    pub bandwidth: u64,
+}
+
+impl Default for Tuning {
+    /// Three quick retries, no bandwidth limit.
+    fn default() -> Self {
+        Tuning {
+            max_retries: 3,
+            bandwidth: 0,
+        }
+    }
+}
+
+/// A finished download, as the agent reports it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Where the set is (`local:/…`, `ftp://…`).
+    pub location: String,
+    /// CRC64 of the set, decimal.
+    pub crc64: String,
+    /// Bytes found in a partial of an earlier run and kept.
+    pub resumed_from: u64,
+    /// Bytes this run received from the source.
+    pub downloaded: u64,
+    /// Requests made for the body.
+    pub attempts: u32,
+}
+
+/// A failed download: the task error the agent reports.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The stable error code.
+    pub code: &'static str,
+    /// Whether the agent may try again.
+    pub retryable: bool,
+    /// The message.
+    pub message: String,
+}
+
+/// The agent's download pipeline with the targets of one gateway.toml
+/// `[targets.*]` text.
+pub struct Pipeline {
+    downloader: Downloader,
+}
+
+impl Pipeline {
+    /// The pipeline for `targets`: gateway.toml text with one or more
+    /// `[targets.*]` sections.
+    pub fn new(targets: &str, tuning: Tuning) -> Self {
+        let parsed: toml::Table = toml::from_str(targets)
+            .unwrap_or_else(|e| panic!("test [targets] do not parse: {e}\n{targets}"));
+        let targets: TargetsConfig = parsed
+            .get("targets")
+            .cloned()
+            .unwrap_or_else(|| panic!("no [targets.*] section in\n{targets}"))
+            .try_into()
+            .unwrap_or_else(|e| panic!("test [targets] are refused: {e}\n{targets}"));
+        let transfer: TransferConfig = toml::from_str(&format!(
+            "max_retries = {}\nretry_initial_backoff_ms = 10\nretry_max_backoff_secs = 1\n\
+             progress_interval_secs = 1\nbandwidth_limit_bytes_per_sec = {}\n",
+            tuning.max_retries, tuning.bandwidth
+        ))
+        .expect("test [transfer] parses");
+        let downloader = Downloader::new(transfer, &targets)
+            .unwrap_or_else(|e| panic!("targets do not build: {e}"));
+        Pipeline { downloader }
+    }
+
+    /// The target built for `location`.
+    pub fn target(&self, location: &str) -> Arc<dyn Target> {
+        self.downloader
+            .target(location)
+            .unwrap_or_else(|| panic!("no target {location} configured"))
+            .clone()
+    }
+
+    /// Downloads `spec` to the end; the URL's origin is taken as the
+    /// control plane's.
+    pub async fn run(&self, spec: &DownloadSpec) -> Result<Outcome, Failure> {
+        self.download(spec, &CancellationToken::new(), |_| {}).await
+    }
+
+    /// Downloads `spec` until it ends or `cancel` fires; `progress` gets
+    /// the bytes done at every progress report.
+    pub async fn download(
+        &self,
+        spec: &DownloadSpec,
+        cancel: &CancellationToken,
+        mut progress: impl FnMut(u64) + Send + 'static,
+    ) -> Result<Outcome, Failure> {
+        let task = DownloadTask {
+            url: spec.url.clone(),
+            location: spec.location.clone(),
+            download_dir: spec.dir.clone(),
+            plan_id: spec.backup_plan_id.clone(),
+            kind: spec.kind,
+            set_name: spec.set_name.clone(),
+            size: spec.size,
+            crc64: spec.crc64.clone(),
+        };
+        let report = Box::new(move |p: &Progress| progress(p.done));
+        match self.downloader.run(&task, &spec.url, report, cancel).await {
+            Ok(outcome) => Ok(Outcome {
+                location: outcome.location,
+                crc64: outcome.checksum.value(),
+                resumed_from: outcome.resumed_from,
+                downloaded: outcome.downloaded,
+                attempts: outcome.attempts,
+            }),
+            Err(e) => Err(Failure {
+                code: e.code(),
+                retryable: e.is_retryable(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// A download of `data` from `url` into `location` at
+/// `{dir}/{plan}/{full|increment}/{name}`, as the control plane sends it.
+pub fn spec(url: &str, location: &str, dir: &str, name: &str, data: &[u8]) -> DownloadSpec {
+    DownloadSpec {
+        backup_set_id: "set-1".into(),
+        backup_plan_id: "plan1".into(),
+        kind: SetKind::Full,
+        set_name: name.into(),
+        url: url.into(),
+        size: data.len() as u64,
+        crc64: crc64(data),
+        location: location.into(),
+        dir: dir.into(),
+    }
+}
+
+/// CRC-64/ECMA-182 of `data` as a task carries it: decimal.
+pub fn crc64(data: &[u8]) -> String {
+    let mut crc = crc64fast::Digest::new();
+    crc.write(data);
+    crc.sum64().to_string()
+}
+
+/// Writes `data[from..]` to `writer` in `chunk`-sized pieces, as the
+/// pipeline feeds a sink (for tests of the sink contract itself).
+pub async fn write_from(
+    writer: &mut Box<dyn SinkWriter>,
+    data: &[u8],
+    from: usize,
+    chunk: usize,
+) -> Result<(), SinkError> {
+    for piece in data[from..].chunks(chunk) {
+        writer.write(Bytes::copy_from_slice(piece)).await?;
+    }
+    Ok(())
+}
+
+/// The set's path inside a target: `{dir}/{plan}/{full|increment}/{name}`.
+pub fn layout(dir: &str, plan: &str, kind: &str, name: &str) -> RelPath {
+    RelPath::parse("test", &format!("{dir}/{plan}/{kind}/{name}")).expect("valid test path")
+}
