@@ -133,8 +133,8 @@ async fn abort_then_run_again<S: SinkFixture>() {
     let stop = cancel.clone();
     // Past 6 MiB a MinIO upload has its first part stored.
     let stopped = slow
-        .download(&task, &cancel, move |done| {
-            if done >= 6 * MIB as u64 {
+        .download(&task, &cancel, move |report| {
+            if report.done >= 6 * MIB as u64 {
                 stop.cancel();
             }
         })

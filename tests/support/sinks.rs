@@ -38,6 +38,8 @@ impl Default for Tuning {
 pub struct Outcome {
     /// Where the set is (`local:/…`, `ftp://…`).
     pub location: String,
+    /// Its size.
+    pub size: u64,
     /// CRC64 of the set, decimal.
     pub crc64: String,
     /// Bytes found in a partial of an earlier run and kept.
@@ -46,6 +48,17 @@ pub struct Outcome {
     pub downloaded: u64,
     /// Requests made for the body.
     pub attempts: u32,
+}
+
+/// A progress report of a running download.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    /// Bytes of the set in the target.
+    pub done: u64,
+    /// Size of the set.
+    pub total: u64,
+    /// `done / total` in percent.
+    pub percent: f64,
 }
 
 /// A failed download: the task error the agent reports.
@@ -57,6 +70,12 @@ pub struct Failure {
     pub retryable: bool,
     /// The message.
     pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
 }
 
 /// The agent's download pipeline with the targets of one gateway.toml
@@ -102,13 +121,30 @@ impl Pipeline {
         self.download(spec, &CancellationToken::new(), |_| {}).await
     }
 
+    /// Downloads `spec` for a control plane at `control` (whose origin is
+    /// the one a set URL may have when `allowed_url_hosts` is empty).
+    pub async fn run_for(&self, spec: &DownloadSpec, control: &str) -> Result<Outcome, Failure> {
+        self.pipeline(spec, control, &CancellationToken::new(), |_| {})
+            .await
+    }
+
     /// Downloads `spec` until it ends or `cancel` fires; `progress` gets
-    /// the bytes done at every progress report.
+    /// every progress report.
     pub async fn download(
         &self,
         spec: &DownloadSpec,
         cancel: &CancellationToken,
-        mut progress: impl FnMut(u64) + Send + 'static,
+        progress: impl FnMut(&Report) + Send + 'static,
+    ) -> Result<Outcome, Failure> {
+        self.pipeline(spec, &spec.url, cancel, progress).await
+    }
+
+    async fn pipeline(
+        &self,
+        spec: &DownloadSpec,
+        control: &str,
+        cancel: &CancellationToken,
+        mut progress: impl FnMut(&Report) + Send + 'static,
     ) -> Result<Outcome, Failure> {
         let task = DownloadTask {
             url: spec.url.clone(),
@@ -120,10 +156,17 @@ impl Pipeline {
             size: spec.size,
             crc64: spec.crc64.clone(),
         };
-        let report = Box::new(move |p: &Progress| progress(p.done));
-        match self.downloader.run(&task, &spec.url, report, cancel).await {
+        let report = Box::new(move |p: &Progress| {
+            progress(&Report {
+                done: p.done,
+                total: p.total,
+                percent: p.percent,
+            })
+        });
+        match self.downloader.run(&task, control, report, cancel).await {
             Ok(outcome) => Ok(Outcome {
                 location: outcome.location,
+                size: outcome.size,
                 crc64: outcome.checksum.value(),
                 resumed_from: outcome.resumed_from,
                 downloaded: outcome.downloaded,
