@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::control::free_port;
-use super::wait_for;
+use super::{kill, wait_for, wait_for_port};
 
 /// An env var exported by scripts/test.sh; fails the test when missing, so
 /// a test that needs a server never passes without one.
@@ -100,24 +100,12 @@ impl ServerProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("start {:?}: {e}", self.argv[0]));
         self.child = Some(child);
-        let port = self.port;
-        wait_for(
-            &format!("a server on 127.0.0.1:{port}"),
-            Duration::from_secs(30),
-            || {
-                std::net::TcpStream::connect(("127.0.0.1", port))
-                    .ok()
-                    .map(drop)
-            },
-        );
+        wait_for_port(&format!("{:?}", self.argv[0]), self.port);
     }
 
     /// SIGKILLs the process.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(&mut self.child);
     }
 
     /// Waits until `sent()` reaches `after`, then kills the server and
