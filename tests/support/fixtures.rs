@@ -138,8 +138,8 @@ pub struct Ftp {
 impl SinkFixture for Ftp {
     const LOCATION: &'static str = "ftp";
     const KEEPS_PARTIAL: bool = true;
-    /// pyftpdlib answers a write that fails for lack of room with a 4xx
-    /// reply, which the FTP target does not tell from other 4xx replies.
+    /// pyftpdlib resets the data connection when its disk is full: a
+    /// connection error to the FTP target (retryable; the partial stays).
     const NO_SPACE_CODE: &'static str = "Target.RemoteError";
     /// The server keeps its user inside the home: pyftpdlib refuses a path
     /// whose real path leaves it (550).

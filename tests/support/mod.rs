@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod control;
+pub mod discovery_env;
 pub mod files;
 pub mod fixtures;
 pub mod gateway;

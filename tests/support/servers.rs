@@ -10,15 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::control::free_port;
+pub use super::discovery_env::env;
 use super::{kill, wait_for, wait_for_port};
-
-/// An env var exported by scripts/test.sh; fails the test when missing, so
-/// a test that needs a server never passes without one.
-pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test.sh, which starts the test servers")
-    })
-}
 
 /// A server process on 127.0.0.1, stopped when dropped.
 pub struct ServerProcess {
