@@ -12,6 +12,7 @@ use dbs_gateway::api::layout::set_layout;
 use dbs_gateway::transfer::{run_download_cli, Checksum};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use support::fixtures::local_section;
 use support::http_range_server::RangeServer;
 use support::sinks::{spec, Pipeline, Report, Tuning};
 use tokio_util::sync::CancellationToken;
@@ -36,8 +37,7 @@ fn config() -> Tuning {
 }
 
 fn local_downloader(root: &Path, tuning: Tuning) -> Pipeline {
-    let section = format!("[targets.local]\nroot = {:?}\n", root.display());
-    Pipeline::new(&section, tuning)
+    Pipeline::new(&local_section(root), tuning)
 }
 
 fn task(server: &RangeServer, data: &[u8]) -> DownloadSpec {

@@ -15,6 +15,7 @@ use dbs_gateway::api::layout::{set_layout, RelPath};
 use dbs_gateway::transfer::sinks::Target;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use support::fixtures::{local_section, nas_section};
 use support::http_range_server::RangeServer;
 use support::sinks::{spec, Failure, Pipeline, Tuning};
 use support::tmpfs::Tmpfs;
@@ -28,20 +29,10 @@ fn random_bytes(len: usize) -> Vec<u8> {
     data
 }
 
-fn sections(local: Option<&Path>, nas: Option<&Path>) -> String {
-    let mut text = String::new();
-    if let Some(root) = local {
-        text += &format!("[targets.local]\nroot = {:?}\n", root.display());
-    }
-    if let Some(root) = nas {
-        text += &format!("[targets.nas]\nroot = {:?}\n", root.display());
-    }
-    text
-}
-
 fn downloader(local: Option<&Path>, nas: Option<&Path>) -> Pipeline {
+    let sections = [local.map(local_section), nas.map(nas_section)];
     Pipeline::new(
-        &sections(local, nas),
+        &sections.into_iter().flatten().collect::<String>(),
         Tuning {
             max_retries: 2,
             bandwidth: 0,

@@ -16,6 +16,16 @@ use super::servers::{
 };
 use super::tmpfs::Tmpfs;
 
+/// The `[targets.local]` section for `root`.
+pub fn local_section(root: &Path) -> String {
+    format!("[targets.local]\nroot = {:?}\n", root.display())
+}
+
+/// The `[targets.nas]` section for `root`.
+pub fn nas_section(root: &Path) -> String {
+    format!("[targets.nas]\nroot = {:?}\n", root.display())
+}
+
 /// A download target of one kind, fresh and empty, for one test.
 pub trait SinkFixture: Sized {
     /// The location tasks name it by.
@@ -91,7 +101,7 @@ impl SinkFixture for Local {
     }
 
     fn section(&self) -> String {
-        format!("[targets.local]\nroot = {:?}\n", self.root().display())
+        local_section(&self.root())
     }
 
     fn root(&self) -> PathBuf {
@@ -120,7 +130,7 @@ impl SinkFixture for Nas {
     }
 
     fn section(&self) -> String {
-        format!("[targets.nas]\nroot = {:?}\n", self.root().display())
+        nas_section(&self.root())
     }
 
     fn root(&self) -> PathBuf {
