@@ -9,9 +9,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 use dbs_gateway::api::layout::RelPath;
-use dbs_gateway::transfer::sinks::Target;
 use support::fixtures::local_section;
-use support::sinks::{Pipeline, Tuning};
+use support::sinks::{Pipeline, Target, Tuning};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777

@@ -12,12 +12,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use dbs_gateway::api::gateway::{DownloadSpec, SetKind};
 use dbs_gateway::api::layout::{set_layout, RelPath};
-use dbs_gateway::transfer::sinks::Target;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use support::fixtures::{local_section, nas_section};
 use support::http_range_server::RangeServer;
-use support::sinks::{spec, Failure, Pipeline, Tuning};
+use support::sinks::{spec, Failure, Pipeline, Target, Tuning};
 use support::tmpfs::Tmpfs;
 use tokio_util::sync::CancellationToken;
 

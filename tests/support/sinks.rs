@@ -10,9 +10,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use dbs_gateway::api::gateway::{DownloadSpec, SetKind};
 use dbs_gateway::api::layout::RelPath;
-use dbs_gateway::transfer::sinks::{SinkError, SinkWriter, Target};
+use dbs_gateway::transfer::sinks::{SinkError, SinkWriter};
 use dbs_gateway::transfer::{DownloadTask, Downloader, Progress, TargetsConfig, TransferConfig};
 use tokio_util::sync::CancellationToken;
+
+/// The sink interface a built target has (for tests of the sink contract).
+pub use dbs_gateway::transfer::sinks::Target;
 
 /// How a test download retries and how fast it may go.
 #[derive(Debug, Clone, Copy)]
