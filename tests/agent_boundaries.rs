@@ -5,7 +5,7 @@
 //! agent configured with a plain `http://` endpoint that is not loopback
 //! refuses to run.
 
-mod agent_support;
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;
@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agent_support::*;
+use support::control::{ControlProcess, Key};
+use support::files::{content, files_under};
+use support::gateway::Gateway;
+use support::wait_for;
 
 /// A listener that records whether anything connected to it.
 fn silent_listener() -> (TcpListener, u16) {
@@ -34,7 +37,7 @@ fn assert_never_accepted(listener: &TcpListener) {
 #[test]
 fn a_redis_endpoint_without_an_entry_is_refused_without_connecting() {
     let dir = tempfile::tempdir().unwrap();
-    let control = Control::start(dir.path(), &["--heartbeat-interval", "1"]);
+    let control = ControlProcess::start_in(dir.path(), &["--heartbeat-interval", "1"]);
     let _gateway = Gateway::start(&dir.path().join("gw"), &control, "");
     let gateway_id = control.wait_online("dbhost");
     let (listener, port) = silent_listener();
@@ -80,7 +83,7 @@ fn a_set_url_on_another_port_of_the_control_plane_host_is_refused() {
     // The set URLs dbs-control hands out point at another port of its host.
     let (listener, other_port) = silent_listener();
     let public_url = format!("http://127.0.0.1:{other_port}");
-    let control = Control::start(
+    let control = ControlProcess::start_in(
         dir.path(),
         &["--heartbeat-interval", "1", "--public-url", &public_url],
     );
@@ -91,7 +94,7 @@ fn a_set_url_on_another_port_of_the_control_plane_host_is_refused() {
     );
     let gateway_id = control.wait_online("dbhost");
     control.auto_download("plan1", &gateway_id);
-    control.add_set(dir.path(), "plan1", "x.xb", &content(1 << 16, 1));
+    control.add_full_set(dir.path(), "plan1", "x.xb", &content(1 << 16, 1));
     let ended = control.wait_ended("plan1", 1, Duration::from_secs(60));
     assert_eq!(
         ended[0]["BackupSetDownloadStatus"], "failed",
@@ -162,10 +165,7 @@ fn an_oversized_answer_is_refused_without_reading_it_whole() {
     let dir = tempfile::tempdir().unwrap();
     let written = Arc::new(AtomicU64::new(0));
     let port = huge_answer_server(written.clone());
-    let key = Key {
-        id: "LTAItest".into(),
-        secret: "secret".into(),
-    };
+    let key = ("LTAItest".into(), "secret".into());
     let mut gateway = Gateway::configure(dir.path(), &format!("http://127.0.0.1:{port}"), &key, "");
     gateway.restart();
     wait_for(
@@ -299,10 +299,7 @@ fn tasks_beyond_those_asked_for_are_left_to_their_leases() {
     let (listener, redis_port) = silent_listener();
     let extra = 3;
     let port = greedy_server(seen.clone(), extra, redis_port);
-    let key = Key {
-        id: "LTAItest".into(),
-        secret: "secret".into(),
-    };
+    let key = ("LTAItest".into(), "secret".into());
     let mut gateway = Gateway::configure(dir.path(), &format!("http://127.0.0.1:{port}"), &key, "");
     gateway.restart();
     // The tasks taken end and are reported; then the agent polls on twice.
@@ -350,7 +347,7 @@ fn check(config: &std::path::Path) -> String {
 }
 
 /// The `control plane` line of `check` for `key` against `control`.
-fn check_line(dir: &std::path::Path, control: &Control, key: &Key) -> String {
+fn check_line(dir: &std::path::Path, control: &ControlProcess, key: &Key) -> String {
     let gateway = Gateway::configure(dir, &control.endpoint, key, "");
     let out = check(&gateway.config);
     out.lines()
@@ -362,17 +359,18 @@ fn check_line(dir: &std::path::Path, control: &Control, key: &Key) -> String {
 #[test]
 fn check_accepts_a_gateway_key_and_names_a_user_key_or_a_disabled_one() {
     let dir = tempfile::tempdir().unwrap();
-    let control = Control::start(dir.path(), &[]);
-    let line = check_line(&dir.path().join("gw"), &control, &control.agent_key);
+    let control = ControlProcess::start_in(dir.path(), &[]);
+    let agent_key = control.gateway_key();
+    let line = check_line(&dir.path().join("gw"), &control, &agent_key);
     assert!(line.starts_with("ok"), "{line}");
-    let line = check_line(&dir.path().join("user"), &control, &control.user_key);
+    let line = check_line(&dir.path().join("user"), &control, &control.user_key());
     assert!(line.starts_with("FAIL"), "{line}");
     assert!(
         line.contains("user key") && line.contains("--gateway"),
         "{line}"
     );
-    control.admin(&["access-key", "disable", &control.agent_key.id]);
-    let line = check_line(&dir.path().join("off"), &control, &control.agent_key);
+    control.admin(&["access-key", "disable", &agent_key.0]);
+    let line = check_line(&dir.path().join("off"), &control, &agent_key);
     assert!(
         line.starts_with("FAIL") && line.contains("disabled"),
         "{line}"
@@ -382,10 +380,7 @@ fn check_accepts_a_gateway_key_and_names_a_user_key_or_a_disabled_one() {
 #[test]
 fn a_plain_http_endpoint_that_is_not_loopback_is_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
-    let key = Key {
-        id: "LTAItest".into(),
-        secret: "secret".into(),
-    };
+    let key = ("LTAItest".into(), "secret".into());
     // 192.0.2.1 (TEST-NET-1) never answers: the refusal comes before any
     // connection.
     let gateway = Gateway::configure(dir.path(), "http://192.0.2.1:8080", &key, "");

@@ -6,13 +6,16 @@
 //! A GET of a set's bytes from offset 0 (one `serving set bytes` log line of
 //! dbs-control with `start` 0) is one download started from scratch.
 
-mod agent_support;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use agent_support::*;
 use serde_json::Value;
+use support::control::{signed_call, ControlProcess};
+use support::files::{content, files_under, sha256_file};
+use support::gateway::Gateway;
+use support::wait_for;
 
 const PLAN: &str = "plan1";
 
@@ -30,7 +33,12 @@ fn transfer(root: &Path, bandwidth: &str, retry_ms: u64) -> String {
 
 /// Checks every download finished with its bytes at the layout path, each
 /// set started from offset 0 once, and nothing else left in the target.
-fn assert_each_once(control: &Control, root: &Path, sets: &[(Value, Vec<u8>)], ended: &[Value]) {
+fn assert_each_once(
+    control: &ControlProcess,
+    root: &Path,
+    sets: &[(Value, Vec<u8>)],
+    ended: &[Value],
+) {
     for download in ended {
         assert_eq!(download["BackupSetDownloadStatus"], "finish", "{download}");
     }
@@ -60,7 +68,7 @@ fn a_queue_longer_than_the_slots_downloads_each_set_once() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("target");
     std::fs::create_dir_all(&root).unwrap();
-    let control = Control::start(
+    let control = ControlProcess::start_in(
         dir.path(),
         &["--heartbeat-interval", "1", "--task-lease", "3"],
     );
@@ -79,7 +87,7 @@ fn a_queue_longer_than_the_slots_downloads_each_set_once() {
         .map(|i| {
             let data = content(6 << 20, i);
             (
-                control.add_set(dir.path(), PLAN, &format!("set-{i}.xb"), &data),
+                control.add_full_set(dir.path(), PLAN, &format!("set-{i}.xb"), &data),
                 data,
             )
         })
@@ -94,7 +102,7 @@ fn a_control_plane_killed_for_longer_than_a_lease_gets_the_task_finished_once() 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("target");
     std::fs::create_dir_all(&root).unwrap();
-    let mut control = Control::start(
+    let mut control = ControlProcess::start_in(
         dir.path(),
         &["--heartbeat-interval", "1", "--task-lease", "3"],
     );
@@ -109,7 +117,7 @@ fn a_control_plane_killed_for_longer_than_a_lease_gets_the_task_finished_once() 
     let gateway_id = control.wait_online("dbhost");
     control.auto_download(PLAN, &gateway_id);
     let data = content(10 << 20, 7);
-    let set = control.add_set(dir.path(), PLAN, "big.xb", &data);
+    let set = control.add_full_set(dir.path(), PLAN, "big.xb", &data);
     wait_for("2 MiB reported done", Duration::from_secs(60), || {
         (control.bytes_done(PLAN) >= 2 << 20).then_some(())
     });
@@ -132,7 +140,7 @@ fn an_agent_killed_more_often_than_the_attempt_limit_finishes_when_each_run_prog
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("target");
     std::fs::create_dir_all(&root).unwrap();
-    let control = Control::start(
+    let control = ControlProcess::start_in(
         dir.path(),
         &["--heartbeat-interval", "1", "--task-lease", "2"],
     );
@@ -144,7 +152,7 @@ fn an_agent_killed_more_often_than_the_attempt_limit_finishes_when_each_run_prog
     let gateway_id = control.wait_online("dbhost");
     control.auto_download(PLAN, &gateway_id);
     let data = content(40 << 20, 11);
-    let set = control.add_set(dir.path(), PLAN, "loop.xb", &data);
+    let set = control.add_full_set(dir.path(), PLAN, "loop.xb", &data);
     // dbs-control gives a task up after 5 leases without a report
     // (MAX_ATTEMPTS); kill the agent 7 times, each after it made progress.
     let mut done = 0;
@@ -171,7 +179,7 @@ fn a_download_given_up_leaves_its_partial_for_the_set_queued_again() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("target");
     std::fs::create_dir_all(&root).unwrap();
-    let control = Control::start(
+    let control = ControlProcess::start_in(
         dir.path(),
         &["--heartbeat-interval", "1", "--task-lease", "2"],
     );
@@ -183,7 +191,7 @@ fn a_download_given_up_leaves_its_partial_for_the_set_queued_again() {
     let gateway_id = control.wait_online("dbhost");
     control.auto_download(PLAN, &gateway_id);
     let data = content(8 << 20, 5);
-    let first = control.add_set(dir.path(), PLAN, "again.xb", &data);
+    let first = control.add_full_set(dir.path(), PLAN, "again.xb", &data);
     wait_for("2 MiB reported done", Duration::from_secs(60), || {
         (control.bytes_done(PLAN) >= 2 << 20).then_some(())
     });
@@ -193,7 +201,7 @@ fn a_download_given_up_leaves_its_partial_for_the_set_queued_again() {
     let given_up = wait_for("the task to be given up", Duration::from_secs(60), || {
         signed_call(
             &control.endpoint,
-            &control.agent_key,
+            &gateway.key,
             "GatewayPollTasks",
             &[
                 ("BackupGatewayId", &gateway_id),
@@ -208,7 +216,7 @@ fn a_download_given_up_leaves_its_partial_for_the_set_queued_again() {
     assert_eq!(given_up["ErrCode"], "Task.LeaseExpired", "{given_up}");
     // The same set queued again (added again under its name): the new task
     // resumes from the partial the given-up one left.
-    let second = control.add_set(dir.path(), PLAN, "again.xb", &data);
+    let second = control.add_full_set(dir.path(), PLAN, "again.xb", &data);
     gateway.restart();
     let ended = control.wait_ended(PLAN, 2, Duration::from_secs(120));
     let finished: Vec<&Value> = ended

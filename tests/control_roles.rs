@@ -10,9 +10,7 @@ use std::process::Command;
 use chrono::Utc;
 use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
 use serde_json::Value;
-use support::control::ControlProcess;
-
-type Key = (String, String);
+use support::control::{ControlProcess, Key};
 
 async fn call(
     control: &ControlProcess,

@@ -1,121 +1,68 @@
-//! The `minio` target against a real S3-compatible server (s3s-fs, built and
-//! started by scripts/test.sh; tests that kill a server start their own).
+//! The `minio` target's own behaviour against a real S3-compatible server
+//! (s3s-fs, one per test: support::fixtures::Minio), beyond the behaviour
+//! suite (tests/sink_behaviour.rs): downloads through the pipeline after the
+//! agent or the server died, name collisions, the marker cap, no parts left
+//! behind, refused keys and a missing bucket.
 //!
 //! s3s-fs 0.14 does not implement ListMultipartUploads, so "no multipart
-//! upload left" is checked where that server keeps them: its staging files
-//! `.upload-{id}.json` and `.upload_id-{id}.part-{n}` in its data dir, which
-//! AbortMultipartUpload and CompleteMultipartUpload remove.
+//! upload left" is checked where that server keeps them (see
+//! `ServerProcess::s3_uploads_in_progress`).
 
-mod targets_support;
+mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use dbs_gateway::secret::Secret;
-use dbs_gateway::transfer::sinks::minio::MinioConfig;
-use dbs_gateway::transfer::sinks::{SinkConfig, Target};
-use targets_support::*;
+use support::files::{content, files_under, sha256, sha256_file};
+use support::fixtures::{Minio, SinkFixture};
+use support::http_range_server::RangeServer;
+use support::servers::{S3_BUCKET, S3_SECRET_KEY};
+use support::sinks::{layout, spec, write_from, Pipeline, Tuning};
 
-fn config(prefix: &str) -> MinioConfig {
-    let mut c = MinioConfig::new(
-        env("DBS_TEST_S3_ENDPOINT"),
-        env("DBS_TEST_S3_BUCKET"),
-        env("DBS_TEST_S3_ACCESS_KEY"),
-        Secret::new(env("DBS_TEST_S3_SECRET_KEY")),
-    );
-    c.prefix = prefix.to_owned();
-    c.part_size_mib = 5;
-    c.parts_in_flight = 2;
-    c
+const MIB: usize = 1024 * 1024;
+
+fn pipeline(sink: &Minio) -> Pipeline {
+    Pipeline::new(&sink.section(), Tuning::default())
 }
 
-fn object_file(data_dir: &Path, bucket: &str, key: &str) -> PathBuf {
-    data_dir.join(bucket).join(key)
-}
-
-/// In-progress multipart uploads the server holds (see the module doc).
-fn uploads_in_progress(data_dir: &Path) -> Vec<String> {
-    std::fs::read_dir(data_dir)
-        .expect("s3 data dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".upload-") || n.starts_with(".upload_id-"))
-        .collect()
-}
-
-fn shared_data_dir() -> PathBuf {
-    PathBuf::from(env("DBS_TEST_S3_ROOT"))
-}
-
-fn sha_of_file(path: &Path) -> String {
-    sha256(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-}
-
-#[tokio::test]
-async fn full_and_incremental_sets_arrive_with_equal_sha256() {
-    let prefix = format!("equal-{}", uuid::Uuid::new_v4().simple());
-    let target = config(&prefix).build().expect("target");
-    target.check().await.expect("check");
-    let full = set_bytes(23 * 1024 * 1024 + 5, 11); // 5 parts, the last short
-    let incr = set_bytes(700 * 1024, 12); // one PUT
-    let full_path = layout("backups", "plan1", "full", "full_20261125.xb");
-    let incr_path = layout("backups", "plan1", "increment", "mysql-bin.000054");
-    upload(&target, &full_path, &full, 64 * 1024, 1)
-        .await
-        .expect("full set");
-    upload(&target, &incr_path, &incr, 64 * 1024, 1)
-        .await
-        .expect("incremental set");
-    let bucket = env("DBS_TEST_S3_BUCKET");
-    for (p, data) in [(&full_path, &full), (&incr_path, &incr)] {
-        let key = target.key(p);
-        assert!(
-            key.starts_with(&format!("{prefix}/backups/plan1/")),
-            "{key}"
-        );
-        assert_eq!(
-            sha_of_file(&object_file(&shared_data_dir(), &bucket, &key)),
-            sha256(data),
-            "{key}"
-        );
-        let marker = object_file(&shared_data_dir(), &bucket, &target.key(&p.partial()));
-        assert!(!marker.exists(), "marker removed after commit");
-    }
+/// The file of a key under the fixture's prefix.
+fn object(sink: &Minio, rel: &str) -> PathBuf {
+    sink.root().join(rel)
 }
 
 #[tokio::test]
 async fn sets_named_x_and_x_part_in_one_dir_both_stay_intact() {
-    let prefix = format!("collide-{}", uuid::Uuid::new_v4().simple());
-    let target = config(&prefix).build().expect("target");
-    let bucket = env("DBS_TEST_S3_BUCKET");
-    let (x, x_part) = (set_bytes(300_000, 31), set_bytes(100_000, 32));
-    let (px, pxp) = (
-        layout("d", "p", "full", "x"),
-        layout("d", "p", "full", "x.part"),
-    );
-    upload(&target, &pxp, &x_part, 64 * 1024, 1)
-        .await
-        .expect("x.part");
-    upload(&target, &px, &x, 64 * 1024, 1).await.expect("x");
-    for (p, data) in [(&px, &x), (&pxp, &x_part)] {
-        let file = object_file(&shared_data_dir(), &bucket, &target.key(p));
-        assert_eq!(sha_of_file(&file), sha256(data), "{}", file.display());
+    let sink = Minio::start(None);
+    let pipeline = pipeline(&sink);
+    for (name, data) in [
+        ("x.part", content(100_000, 32)),
+        ("x", content(300_000, 31)),
+    ] {
+        let server = RangeServer::start(data.clone()).await;
+        let task = spec(&server.url(name), "minio", "d", name, &data);
+        pipeline.run(&task).await.expect(name);
     }
+    let x = object(&sink, "d/plan1/full/x");
+    assert_eq!(sha256_file(&x), sha256(&content(300_000, 31)));
+    let x_part = object(&sink, "d/plan1/full/x.part");
+    assert_eq!(sha256_file(&x_part), sha256(&content(100_000, 32)));
+    assert_eq!(
+        files_under(&sink.root().join("d/plan1/full")),
+        vec![PathBuf::from("x"), "x.part".into()]
+    );
 }
 
 #[tokio::test]
 async fn an_oversized_marker_is_refused_and_left_in_place() {
-    let prefix = format!("marker-{}", uuid::Uuid::new_v4().simple());
-    let target = config(&prefix).build().expect("target");
-    let bucket = env("DBS_TEST_S3_BUCKET");
+    let sink = Minio::start(None);
     let path = layout("d", "p", "full", "set.xb");
     // Something that is not an upload id sits at the marker's key: 8 MiB.
-    let marker = object_file(&shared_data_dir(), &bucket, &target.key(&path.partial()));
-    std::fs::create_dir_all(marker.parent().expect("parent")).expect("marker dir");
-    let junk = set_bytes(8 * 1024 * 1024, 33);
-    std::fs::write(&marker, &junk).expect("plant the marker");
-    let e = target
+    let marker = object(&sink, &path.partial().as_slash_path());
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    let junk = content(8 * MIB, 33);
+    std::fs::write(&marker, &junk).unwrap();
+    let e = pipeline(&sink)
+        .target("minio")
         .open(&path, Some(1000))
         .await
         .err()
@@ -123,135 +70,129 @@ async fn an_oversized_marker_is_refused_and_left_in_place() {
     assert_eq!(e.code(), "Target.Unavailable", "{e}");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains("marker object"), "{e}");
-    assert_eq!(
-        sha_of_file(&marker),
-        sha256(&junk),
-        "the object is left as it was"
-    );
-    assert!(!object_file(&shared_data_dir(), &bucket, &target.key(&path)).exists());
+    assert_eq!(sha256_file(&marker), sha256(&junk), "left as it was");
+    assert!(!object(&sink, &path.as_slash_path()).exists());
 }
 
 #[tokio::test]
-async fn failed_upload_leaves_no_parts_and_no_object() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = OwnServer::start(dir.path());
-    let target = server.config().build().expect("target");
+async fn a_failed_upload_leaves_no_parts_and_no_object() {
+    let sink = Minio::start(None);
+    let target = pipeline(&sink).target("minio");
     let path = layout("d", "p", "full", "short.xb");
-    let data = set_bytes(12 * 1024 * 1024, 13);
+    let data = content(12 * MIB, 13);
     // Announced 20 MiB, only 12 arrive: commit must fail and clean up.
-    let mut w = target
-        .open(&path, Some(20 * 1024 * 1024))
+    let mut writer = target
+        .open(&path, Some(20 * MIB as u64))
         .await
         .expect("open");
-    write_from(&mut w, &data, 0, 64 * 1024)
+    write_from(&mut writer, &data, 0, 64 * 1024)
         .await
         .expect("write");
     assert!(
-        !uploads_in_progress(dir.path()).is_empty(),
+        !sink.pending().is_empty(),
         "parts were uploaded before commit"
     );
-    let e = w.commit().await.expect_err("short set");
+    let e = writer.commit().await.expect_err("short set");
     assert_eq!(e.code(), "Target.SizeMismatch");
-    assert_eq!(
-        uploads_in_progress(dir.path()),
-        Vec::<String>::new(),
-        "no multipart upload left"
-    );
-    assert!(!object_file(dir.path(), "bkt", &target.key(&path)).exists());
+    assert_eq!(sink.pending(), Vec::<String>::new(), "no upload left");
+    assert_eq!(files_under(&sink.root()), Vec::<PathBuf>::new());
 
     // abort() of a running upload cleans up too.
-    let mut w = target
-        .open(&path, Some(20 * 1024 * 1024))
+    let mut writer = target
+        .open(&path, Some(20 * MIB as u64))
         .await
         .expect("open");
-    write_from(&mut w, &data, 0, 64 * 1024)
+    write_from(&mut writer, &data, 0, 64 * 1024)
         .await
         .expect("write");
-    w.abort(true).await.expect("abort");
-    assert_eq!(uploads_in_progress(dir.path()), Vec::<String>::new());
-    assert!(!object_file(dir.path(), "bkt", &target.key(&path.partial())).exists());
+    writer.abort(true).await.expect("abort");
+    assert_eq!(sink.pending(), Vec::<String>::new());
+    assert_eq!(files_under(&sink.root()), Vec::<PathBuf>::new());
 }
 
 #[tokio::test]
-async fn agent_killed_mid_upload_next_attempt_aborts_the_orphan_and_completes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = OwnServer::start(dir.path());
-    let target = server.config().build().expect("target");
-    let path = layout("d", "p", "full", "killed.xb");
-    let data = set_bytes(18 * 1024 * 1024, 14);
-    let mut w = target
+async fn after_the_agent_died_mid_upload_the_next_run_aborts_the_orphan_and_starts_over() {
+    let sink = Minio::start(None);
+    let data = content(18 * MIB, 14);
+    let server = RangeServer::start(data.clone()).await;
+    let task = spec(&server.url("set"), "minio", "d", "killed.xb", &data);
+    let pipeline = pipeline(&sink);
+    let path = layout("d", "plan1", "full", "killed.xb");
+    let mut writer = pipeline
+        .target("minio")
         .open(&path, Some(data.len() as u64))
         .await
         .expect("open");
-    write_from(&mut w, &data.slice(..11 * 1024 * 1024), 0, 64 * 1024)
+    write_from(&mut writer, &data[..11 * MIB], 0, 64 * 1024)
         .await
         .expect("write");
-    // The agent dies: no commit, no abort; its running part uploads stop.
-    drop(w);
-    let orphans = uploads_in_progress(dir.path());
-    assert!(!orphans.is_empty(), "the dead attempt left an upload");
-    let resumed = upload(&target, &path, &data, 64 * 1024, 1)
-        .await
-        .expect("new attempt");
-    assert_eq!(resumed, vec![0], "S3 starts over after a restart");
+    // The agent dies: no commit, no abort.
+    drop(writer);
+    assert!(!sink.pending().is_empty(), "the dead run left an upload");
+    let outcome = pipeline.run(&task).await.expect("the next run");
+    assert_eq!(outcome.resumed_from, 0, "S3 starts over after a restart");
+    assert_eq!(server.ranges(), vec![None]);
+    assert_eq!(sink.pending(), Vec::<String>::new(), "orphan aborted");
     assert_eq!(
-        uploads_in_progress(dir.path()),
-        Vec::<String>::new(),
-        "orphan aborted"
-    );
-    assert_eq!(
-        sha_of_file(&object_file(dir.path(), "bkt", &target.key(&path))),
+        sha256_file(&object(&sink, &path.as_slash_path())),
         sha256(&data)
     );
 }
 
-#[tokio::test]
-async fn server_killed_mid_upload_then_restarted_completes_the_set() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = OwnServer::start(dir.path());
-    let target = server.config().build().expect("target");
-    let path = layout("d", "p", "full", "server-killed.xb");
-    let data = set_bytes(30 * 1024 * 1024, 15);
-    let mut w = target
-        .open(&path, Some(data.len() as u64))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_download_then_restarted_completes_the_set() {
+    let mut sink = Minio::start(None);
+    // The S3 client retries each request for longer than the outage.
+    let section = sink
+        .section()
+        .replace("retry_timeout_secs = 2", "retry_timeout_secs = 30");
+    let data = content(30 * MIB, 15);
+    let server = RangeServer::start(data.clone()).await;
+    let task = spec(&server.url("set"), "minio", "d", "killed.xb", &data);
+    let slow = Pipeline::new(
+        &section,
+        Tuning {
+            max_retries: 10,
+            bandwidth: 8 * MIB as u64,
+        },
+    );
+    let download = tokio::spawn(async move { slow.run(&task).await });
+    sink.server.outage_after(
+        11 * MIB as u64,
+        || server.bytes_sent(),
+        Duration::from_secs(2),
+    );
+    let outcome = download
         .await
-        .expect("open");
-    write_from(&mut w, &data.slice(..11 * 1024 * 1024), 0, 64 * 1024)
-        .await
-        .expect("first parts");
-    server.kill();
-    // Bring it back while the writer's requests are retrying.
-    let restart = tokio::task::spawn_blocking(move || {
-        std::thread::sleep(Duration::from_secs(2));
-        server.restart();
-        server
-    });
-    write_from(&mut w, &data, 11 * 1024 * 1024, 64 * 1024)
-        .await
-        .expect("rest, retried");
-    w.commit().await.expect("commit after restart");
-    let server = restart.await.expect("restart task");
+        .unwrap()
+        .expect("completed after the restart");
+    assert_eq!(outcome.attempts, 1, "the source was read once: {outcome:?}");
+    assert_eq!(server.bytes_sent(), data.len() as u64);
     assert_eq!(
-        sha_of_file(&object_file(&server.dir, "bkt", &target.key(&path))),
+        sha256_file(&object(&sink, "d/plan1/full/killed.xb")),
         sha256(&data)
     );
-    assert_eq!(uploads_in_progress(&server.dir), Vec::<String>::new());
+    assert_eq!(sink.pending(), Vec::<String>::new());
 }
 
 #[tokio::test]
-async fn wrong_secret_key_is_access_denied() {
-    let mut c = config("denied");
-    c.secret_access_key = Some(Secret::new("wrong-secret-key"));
-    let target = c.build().expect("target");
-    let e = target.check().await.expect_err("wrong key");
+async fn a_wrong_secret_key_is_access_denied() {
+    let sink = Minio::start(None);
+    let wrong = sink.section().replace(S3_SECRET_KEY, "wrong-secret-key");
+    let e = Pipeline::new(&wrong, Tuning::default())
+        .target("minio")
+        .check()
+        .await
+        .expect_err("wrong key");
     assert_eq!(e.code(), "Target.AccessDenied", "{e}");
     assert!(!e.is_retryable());
     assert!(!e.to_string().contains("wrong-secret-key"), "{e}");
-    let mut c = config("denied");
-    c.access_key_id = "NOSUCHKEY".into();
-    let e = c
-        .build()
-        .expect("target")
+    let unknown = sink.section().replace(
+        "access_key_id = \"suitekey\"",
+        "access_key_id = \"NOSUCHKEY\"",
+    );
+    let e = Pipeline::new(&unknown, Tuning::default())
+        .target("minio")
         .check()
         .await
         .expect_err("unknown key");
@@ -259,74 +200,16 @@ async fn wrong_secret_key_is_access_denied() {
 }
 
 #[tokio::test]
-async fn missing_bucket_is_unusable() {
-    let mut c = config("");
-    c.bucket = "no-such-bucket".into();
-    let e = c
-        .build()
-        .expect("target")
+async fn a_missing_bucket_is_unusable() {
+    let sink = Minio::start(None);
+    let section = sink.section().replace(
+        &format!("bucket = {S3_BUCKET:?}"),
+        "bucket = \"no-such-bucket\"",
+    );
+    let e = Pipeline::new(&section, Tuning::default())
+        .target("minio")
         .check()
         .await
         .expect_err("missing bucket");
     assert_eq!(e.code(), "Target.Unavailable", "{e}");
-}
-
-/// An s3s-fs server of our own, to kill and restart, with bucket `bkt`.
-struct OwnServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl OwnServer {
-    fn start(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir.join("bkt")).expect("bucket dir");
-        let port = free_port();
-        let child = Self::spawn(port, dir);
-        OwnServer {
-            child,
-            port,
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn spawn(port: u16, dir: &Path) -> Child {
-        let child = Command::new(env("DBS_TEST_S3_SERVER"))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "ownkey", "--secret-key", "ownsecret"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        wait_for_port(port);
-        child
-    }
-
-    fn config(&self) -> MinioConfig {
-        let mut c = MinioConfig::new(
-            format!("http://127.0.0.1:{}", self.port),
-            "bkt",
-            "ownkey",
-            Secret::new("ownsecret"),
-        );
-        c.part_size_mib = 5;
-        c.parts_in_flight = 2;
-        c
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn restart(&mut self) {
-        self.child = Self::spawn(self.port, &self.dir);
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use dbs_gateway::api::gateway::DownloadSpec;
-use dbs_gateway::api::layout::{set_layout, SetKind};
-use dbs_gateway::transfer::sinks::local::LocalTargetConfig;
-use dbs_gateway::transfer::{
-    run_download_cli, Checksum, Downloader, Progress, TargetsConfig, TransferConfig,
-};
+use dbs_gateway::api::layout::set_layout;
+use dbs_gateway::transfer::{run_download_cli, Checksum};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use support::fixtures::local_section;
 use support::http_range_server::RangeServer;
+use support::sinks::{spec, Pipeline, Report, Tuning};
 use tokio_util::sync::CancellationToken;
 
 const MIB: usize = 1024 * 1024;
@@ -30,44 +29,27 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// CRC-64/ECMA-182 as a task carries it: decimal.
-fn crc64_decimal(data: &[u8]) -> String {
-    let mut crc = crc64fast::Digest::new();
-    crc.write(data);
-    crc.sum64().to_string()
-}
-
-fn config() -> TransferConfig {
-    TransferConfig {
-        retry_initial_backoff_ms: 10,
-        retry_max_backoff_secs: 1,
+fn config() -> Tuning {
+    Tuning {
         max_retries: 3,
-        ..TransferConfig::default()
+        bandwidth: 0,
     }
 }
 
-fn local_downloader(root: &Path, config: TransferConfig) -> Downloader {
-    let targets = TargetsConfig {
-        local: Some(LocalTargetConfig {
-            root: root.to_path_buf(),
-        }),
-        ..TargetsConfig::default()
-    };
-    Downloader::new(config, targets.build().unwrap()).unwrap()
+fn local_downloader(root: &Path, tuning: Tuning) -> Pipeline {
+    Pipeline::new(&local_section(root), tuning)
 }
 
 fn task(server: &RangeServer, data: &[u8]) -> DownloadSpec {
-    DownloadSpec {
-        backup_set_id: "bs1".into(),
-        url: server.url("full.xb"),
-        location: "local".into(),
-        dir: "dl/db1".into(),
-        backup_plan_id: "plan-7".into(),
-        kind: SetKind::Full,
-        set_name: "full_20261125.xb".into(),
-        size: data.len() as u64,
-        crc64: crc64_decimal(data),
-    }
+    let mut t = spec(
+        &server.url("full.xb"),
+        "local",
+        "dl/db1",
+        "full_20261125.xb",
+        data,
+    );
+    t.backup_plan_id = "plan-7".into();
+    t
 }
 
 fn final_path(root: &Path, t: &DownloadSpec) -> PathBuf {
@@ -83,10 +65,6 @@ fn part_path(root: &Path, t: &DownloadSpec) -> PathBuf {
         .under(root)
 }
 
-fn no_progress() -> dbs_gateway::transfer::ProgressFn {
-    Box::new(|_: &Progress| {})
-}
-
 #[tokio::test]
 async fn full_download_lands_at_the_layout_path_with_equal_sha256() {
     let data = random_bytes(3 * MIB + 17);
@@ -96,18 +74,15 @@ async fn full_download_lands_at_the_layout_path_with_equal_sha256() {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let seen = reports.clone();
     let outcome = local_downloader(root.path(), config())
-        .run(
-            &t,
-            &t.url,
-            Box::new(move |p: &Progress| seen.lock().unwrap().push(*p)),
-            &CancellationToken::new(),
-        )
+        .download(&t, &CancellationToken::new(), move |p: &Report| {
+            seen.lock().unwrap().push(*p)
+        })
         .await
         .unwrap();
 
     let written = std::fs::read(final_path(root.path(), &t)).unwrap();
     assert_eq!(sha256_hex(&written), sha256_hex(&data));
-    assert_eq!(outcome.checksum.value(), t.crc64);
+    assert_eq!(outcome.crc64, t.crc64);
     assert_eq!(outcome.size, data.len() as u64);
     assert_eq!(outcome.resumed_from, 0);
     assert!(!part_path(root.path(), &t).exists());
@@ -128,7 +103,7 @@ async fn a_dropped_connection_resumes_where_it_broke() {
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
     let outcome = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap();
 
@@ -161,7 +136,7 @@ async fn a_partial_from_an_earlier_run_is_rehashed_and_resumed() {
     std::fs::write(&part, &data[..half]).unwrap();
 
     let outcome = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap();
 
@@ -187,7 +162,7 @@ async fn a_server_that_ignores_range_restarts_from_zero() {
     std::fs::write(&part, vec![0u8; 1000]).unwrap();
 
     let outcome = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap();
 
@@ -206,12 +181,12 @@ async fn corrupt_bytes_fail_with_the_checksum_code_and_leave_nothing() {
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
     let err = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap_err();
 
-    assert_eq!(err.code(), "Transfer.ChecksumMismatch");
-    assert!(!err.is_retryable());
+    assert_eq!(err.code, "Transfer.ChecksumMismatch");
+    assert!(!err.retryable);
     assert!(!final_path(root.path(), &t).exists());
     assert!(!part_path(root.path(), &t).exists());
 }
@@ -227,11 +202,11 @@ async fn an_expired_url_fails_without_retrying_and_keeps_the_partial() {
     std::fs::create_dir_all(part.parent().unwrap()).unwrap();
     std::fs::write(&part, &data[..1000]).unwrap();
     let err = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap_err();
 
-    assert_eq!(err.code(), "Source.HttpError");
+    assert_eq!(err.code, "Source.HttpError");
     assert_eq!(server.ranges().len(), 1);
     assert_eq!(std::fs::metadata(&part).unwrap().len(), 1000);
     assert!(!final_path(root.path(), &t).exists());
@@ -245,12 +220,12 @@ async fn a_server_error_is_retried_then_reported() {
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
     let err = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap_err();
 
-    assert_eq!(err.code(), "Source.HttpError");
-    assert!(err.is_retryable());
+    assert_eq!(err.code, "Source.HttpError");
+    assert!(err.retryable);
     // max_retries = 3: the first attempt and three retries.
     assert_eq!(server.ranges().len(), 4);
     assert!(!final_path(root.path(), &t).exists());
@@ -262,35 +237,29 @@ async fn cancellation_keeps_the_partial_and_a_rerun_finishes_it() {
     let server = RangeServer::start(data.clone()).await;
     let root = tempfile::tempdir().unwrap();
     let t = task(&server, &data);
-    let slow = TransferConfig {
-        bandwidth_limit_bytes_per_sec: bytesize::ByteSize(MIB as u64),
-        progress_interval_secs: 1,
+    let slow = Tuning {
+        bandwidth: MIB as u64,
         ..config()
     };
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let err = local_downloader(root.path(), slow)
-        .run(
-            &t,
-            &t.url,
-            // Cancel at the first report that shows progress.
-            Box::new(move |p: &Progress| {
-                if p.done > 0 {
-                    stop.cancel();
-                }
-            }),
-            &cancel,
-        )
+        // Cancel at the first report that shows progress.
+        .download(&t, &cancel, move |p: &Report| {
+            if p.done > 0 {
+                stop.cancel();
+            }
+        })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "Transfer.Cancelled");
+    assert_eq!(err.code, "Transfer.Cancelled");
     let part = part_path(root.path(), &t);
     let kept = std::fs::metadata(&part).unwrap().len();
     assert!(kept > 0 && kept < data.len() as u64, "kept {kept}");
     assert!(!final_path(root.path(), &t).exists());
 
     let outcome = local_downloader(root.path(), config())
-        .run(&t, &t.url, no_progress(), &CancellationToken::new())
+        .run(&t)
         .await
         .unwrap();
     assert_eq!(outcome.resumed_from, kept);

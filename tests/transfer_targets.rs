@@ -7,18 +7,16 @@ mod support;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use dbs_gateway::api::gateway::DownloadSpec;
-use dbs_gateway::api::layout::{RelPath, SetKind};
-use dbs_gateway::transfer::sinks::local::LocalTarget;
-use dbs_gateway::transfer::sinks::local::LocalTargetConfig;
-use dbs_gateway::transfer::sinks::nas::NasTarget;
-use dbs_gateway::transfer::sinks::nas::NasTargetConfig;
-use dbs_gateway::transfer::sinks::Target;
-use dbs_gateway::transfer::{Downloader, Progress, TargetsConfig, TransferConfig};
+use dbs_gateway::api::gateway::{DownloadSpec, SetKind};
+use dbs_gateway::api::layout::{set_layout, RelPath};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use support::fixtures::{local_section, nas_section};
 use support::http_range_server::RangeServer;
+use support::sinks::{spec, Failure, Pipeline, Target, Tuning};
 use support::tmpfs::Tmpfs;
 use tokio_util::sync::CancellationToken;
 
@@ -30,52 +28,41 @@ fn random_bytes(len: usize) -> Vec<u8> {
     data
 }
 
-fn downloader(local: Option<&Path>, nas: Option<&Path>) -> Downloader {
-    let targets = TargetsConfig {
-        local: local.map(|root| LocalTargetConfig {
-            root: root.to_path_buf(),
-        }),
-        nas: nas.map(|root| NasTargetConfig {
-            root: root.to_path_buf(),
-        }),
-        ..TargetsConfig::default()
-    };
-    let config = TransferConfig {
-        retry_initial_backoff_ms: 10,
-        max_retries: 2,
-        ..TransferConfig::default()
-    };
-    Downloader::new(config, targets.build().unwrap()).unwrap()
+fn downloader(local: Option<&Path>, nas: Option<&Path>) -> Pipeline {
+    let sections = [local.map(local_section), nas.map(nas_section)];
+    Pipeline::new(
+        &sections.into_iter().flatten().collect::<String>(),
+        Tuning {
+            max_retries: 2,
+            bandwidth: 0,
+        },
+    )
+}
+
+/// The local target on `root`, as the agent builds it.
+fn local_target(root: &Path) -> Arc<dyn Target> {
+    downloader(Some(root), None).target("local")
+}
+
+/// The NAS target on `root`, as the agent builds it.
+fn nas_target(root: &Path) -> Arc<dyn Target> {
+    downloader(None, Some(root)).target("nas")
 }
 
 fn task(server: &RangeServer, data: &[u8], location: &str) -> DownloadSpec {
-    DownloadSpec {
-        backup_set_id: "bs1".into(),
-        url: server.url("set"),
-        location: location.into(),
-        dir: "dl".into(),
-        backup_plan_id: "plan1".into(),
-        kind: SetKind::Increment,
-        set_name: "mysql-bin.000054".into(),
-        size: data.len() as u64,
-        crc64: {
-            let mut crc = crc64fast::Digest::new();
-            crc.write(data);
-            crc.sum64().to_string()
-        },
-    }
+    let mut t = spec(&server.url("set"), location, "dl", "mysql-bin.000054", data);
+    t.kind = SetKind::Increment;
+    t
 }
 
 /// Runs `t`, its URL's origin taken as the control plane's.
-async fn run(d: &Downloader, t: &DownloadSpec) -> Result<(), dbs_gateway::transfer::TransferError> {
-    d.run(
-        t,
-        &t.url,
-        Box::new(|_: &Progress| {}),
-        &CancellationToken::new(),
-    )
-    .await
-    .map(|_| ())
+async fn run(d: &Pipeline, t: &DownloadSpec) -> Result<(), Failure> {
+    d.run(t).await.map(|_| ())
+}
+
+/// The layout path of the test task's set.
+fn layout_of(t: &DownloadSpec) -> RelPath {
+    set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name).unwrap()
 }
 
 /// Every regular file under `root`, relative.
@@ -104,9 +91,9 @@ async fn a_full_disk_is_refused_before_writing() {
     let err = run(&downloader(Some(disk.path()), None), &t)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "Target.NoSpace");
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains("not enough space"), "{err}");
+    assert_eq!(err.code, "Target.NoSpace");
+    assert!(!err.retryable);
+    assert!(err.message.contains("not enough space"), "{err}");
     assert_eq!(server.bytes_sent(), 0);
     assert!(
         files_under(disk.path()).is_empty(),
@@ -118,7 +105,7 @@ async fn a_full_disk_is_refused_before_writing() {
 #[tokio::test]
 async fn running_out_of_space_while_writing_is_a_no_space_error() {
     let disk = Tmpfs::mount("1m");
-    let target = LocalTarget::new(disk.path());
+    let target = local_target(disk.path());
     let path = RelPath::parse("dir", "a/b.bin").unwrap();
     // Announce a small size so open() succeeds, then write more than fits.
     let mut writer = target.open(&path, Some(4 * MIB as u64)).await.unwrap();
@@ -146,12 +133,12 @@ async fn an_unmounted_nas_root_is_refused() {
     let err = run(&downloader(None, Some(plain_dir.path())), &t)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "Target.NotMounted");
-    assert!(err.to_string().contains("not a mount point"), "{err}");
+    assert_eq!(err.code, "Target.NotMounted");
+    assert!(err.message.contains("not a mount point"), "{err}");
     assert_eq!(server.bytes_sent(), 0);
     assert!(files_under(plain_dir.path()).is_empty());
 
-    let target = NasTarget::new(plain_dir.path());
+    let target = nas_target(plain_dir.path());
     assert_eq!(
         target.check().await.unwrap_err().code(),
         "Target.NotMounted"
@@ -186,7 +173,7 @@ async fn a_mounted_nas_root_receives_the_set() {
 #[tokio::test]
 async fn a_nas_unmounted_during_the_download_fails_the_set_instead_of_finishing_it() {
     let share = Tmpfs::mount("8m");
-    let nas = NasTarget::new(share.path());
+    let nas = nas_target(share.path());
     let path = RelPath::parse("BackupSetName", "dl/plan1/full/set.xb").unwrap();
     let mut writer = nas.open(&path, Some(6)).await.unwrap();
     writer.write(Bytes::from_static(b"abc")).await.unwrap();
@@ -254,16 +241,8 @@ async fn hostile_dir_and_name_values_are_refused() {
     for (spoil, code) in cases {
         let mut t = task(&server, &data, "local");
         spoil(&mut t);
-        let err = d
-            .run(
-                &t,
-                &server.url(""),
-                Box::new(|_: &Progress| {}),
-                &CancellationToken::new(),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), code, "{t:?}");
+        let err = d.run_for(&t, &server.url("")).await.unwrap_err();
+        assert_eq!(err.code, code, "{t:?}");
     }
     assert_eq!(server.bytes_sent(), 0);
     assert!(files_under(root.path()).is_empty());
@@ -272,7 +251,7 @@ async fn hostile_dir_and_name_values_are_refused() {
 #[tokio::test]
 async fn a_second_writer_waits_for_a_locked_partial_and_resumes_it() {
     let root = tempfile::tempdir().unwrap();
-    let target = LocalTarget::new(root.path());
+    let target = local_target(root.path());
     let path = RelPath::parse("dir", "d/set.bin").unwrap();
     let mut first = target.open(&path, Some(10)).await.unwrap();
     first.write(Bytes::from_static(b"01234")).await.unwrap();
@@ -292,7 +271,7 @@ async fn a_second_writer_waits_for_a_locked_partial_and_resumes_it() {
         std::fs::read(root.path().join("d/set.bin")).unwrap(),
         b"0123456789"
     );
-    assert!(!target.part_path(&path).exists());
+    assert!(!path.partial().under(root.path()).exists());
 }
 
 #[tokio::test]
@@ -301,9 +280,8 @@ async fn a_download_of_a_locked_partial_waits_then_finishes() {
     let data = random_bytes(3 * MIB);
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "local");
-    let target = LocalTarget::new(root.path());
-    let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
-        .unwrap();
+    let target = local_target(root.path());
+    let path = layout_of(&t);
     // Another run of the same set holds the partial with its first MiB.
     let mut other = target.open(&path, Some(data.len() as u64)).await.unwrap();
     other
@@ -314,17 +292,14 @@ async fn a_download_of_a_locked_partial_waits_then_finishes() {
     let cancel = CancellationToken::new();
     let run = {
         let t = t.clone();
-        tokio::spawn(async move {
-            d.run(&t, &t.url, Box::new(|_: &Progress| {}), &cancel)
-                .await
-        })
+        tokio::spawn(async move { d.download(&t, &cancel, |_| {}).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!run.is_finished(), "the download waits for the other run");
     other.abort(true).await.unwrap();
     let outcome = run.await.unwrap().expect("the download finishes");
     assert_eq!(outcome.resumed_from, MIB as u64);
-    let written = std::fs::read(target.final_path(&path)).unwrap();
+    let written = std::fs::read(path.under(root.path())).unwrap();
     assert_eq!(Sha256::digest(&written), Sha256::digest(&data));
     assert_eq!(files_under(root.path()), vec![path.as_slash_path()]);
 }
@@ -335,33 +310,27 @@ async fn a_download_waiting_for_a_locked_partial_stops_on_shutdown() {
     let data = random_bytes(1000);
     let server = RangeServer::start(data.clone()).await;
     let t = task(&server, &data, "local");
-    let target = LocalTarget::new(root.path());
-    let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
-        .unwrap();
+    let target = local_target(root.path());
+    let path = layout_of(&t);
     let other = target.open(&path, Some(data.len() as u64)).await.unwrap();
     let d = downloader(Some(root.path()), None);
     let cancel = CancellationToken::new();
     let run = {
         let (t, cancel) = (t.clone(), cancel.clone());
-        tokio::spawn(async move {
-            d.run(&t, &t.url, Box::new(|_: &Progress| {}), &cancel)
-                .await
-        })
+        tokio::spawn(async move { d.download(&t, &cancel, |_| {}).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     cancel.cancel();
     let err = run.await.unwrap().unwrap_err();
-    assert_eq!(err.code(), "Transfer.Cancelled", "{err}");
-    assert!(err.is_retryable());
+    assert_eq!(err.code, "Transfer.Cancelled", "{err}");
+    assert!(err.retryable);
     assert_eq!(server.bytes_sent(), 0);
     other.abort(false).await.unwrap();
 }
 
 /// The partial name of the test task's set under `root`.
 fn partial_of(root: &Path, t: &DownloadSpec) -> std::path::PathBuf {
-    let path = dbs_gateway::api::layout::set_layout(&t.dir, &t.backup_plan_id, t.kind, &t.set_name)
-        .unwrap();
-    LocalTarget::new(root).part_path(&path)
+    layout_of(t).partial().under(root)
 }
 
 /// A root and a file outside it, with the bytes the file must keep.
@@ -413,9 +382,9 @@ async fn a_symlink_planted_at_the_partial_name_is_refused() {
     std::fs::create_dir_all(part.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(&p.outside_file, &part).unwrap();
     let err = run(&downloader(Some(&p.root), None), &t).await.unwrap_err();
-    assert_eq!(err.code(), "Target.UnsafePath", "{err}");
-    assert!(err.to_string().contains("symbolic link"), "{err}");
-    assert!(!err.is_retryable());
+    assert_eq!(err.code, "Target.UnsafePath", "{err}");
+    assert!(err.message.contains("symbolic link"), "{err}");
+    assert!(!err.retryable);
     p.assert_outside_intact();
     let final_name = part.with_file_name(&t.set_name);
     assert!(
@@ -438,8 +407,8 @@ async fn a_symlinked_directory_under_the_root_is_refused() {
     std::fs::create_dir_all(p.root.join("dl")).unwrap();
     std::os::unix::fs::symlink(&p.outside_dir, p.root.join("dl/plan1")).unwrap();
     let err = run(&downloader(Some(&p.root), None), &t).await.unwrap_err();
-    assert_eq!(err.code(), "Target.UnsafePath", "{err}");
-    assert!(err.to_string().contains("dl/plan1"), "{err}");
+    assert_eq!(err.code, "Target.UnsafePath", "{err}");
+    assert!(err.message.contains("dl/plan1"), "{err}");
     assert_eq!(server.bytes_sent(), 0);
     p.assert_outside_intact();
 }
@@ -454,7 +423,7 @@ async fn a_symlink_at_the_final_name_is_refused() {
     std::fs::create_dir_all(final_name.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(&p.outside_file, &final_name).unwrap();
     let err = run(&downloader(Some(&p.root), None), &t).await.unwrap_err();
-    assert_eq!(err.code(), "Target.UnsafePath", "{err}");
+    assert_eq!(err.code, "Target.UnsafePath", "{err}");
     assert_eq!(server.bytes_sent(), 0);
     p.assert_outside_intact();
     assert!(!partial_of(&p.root, &t).exists());
@@ -479,8 +448,8 @@ async fn a_partial_that_is_a_fifo_or_a_directory_is_refused() {
 
     for (t, what) in [(&fifo_task, "FIFO"), (&dir_task, "directory")] {
         let err = run(&d, t).await.unwrap_err();
-        assert_eq!(err.code(), "Target.UnsafePath", "{err}");
-        assert!(err.to_string().contains(what), "{err}");
+        assert_eq!(err.code, "Target.UnsafePath", "{err}");
+        assert!(err.message.contains(what), "{err}");
         assert!(!partial_of(root.path(), t)
             .with_file_name(&t.set_name)
             .exists());
@@ -535,8 +504,8 @@ async fn a_name_too_long_for_its_partial_is_refused_and_one_at_the_limit_is_writ
         let mut t = task(&server, &data, "local");
         t.set_name = "n".repeat(len);
         let err = run(&d, &t).await.unwrap_err();
-        assert_eq!(err.code(), "InvalidPath.TooLong", "{len}: {err}");
-        assert!(!err.is_retryable());
+        assert_eq!(err.code, "InvalidPath.TooLong", "{len}: {err}");
+        assert!(!err.retryable);
     }
     assert_eq!(server.bytes_sent(), 0);
     assert!(files_under(root.path()).is_empty());

@@ -1,5 +1,5 @@
-//! Shared helpers of the discovery tests: the servers' settings that
-//! scripts/test.sh exports, and a loopback port where nothing listens.
+//! Shared helpers of the tests that talk to the servers scripts/test.sh starts:
+//! their settings from the environment, and a loopback port where nothing listens.
 
 // Each test file uses a part of these helpers.
 #![allow(dead_code)]
