@@ -93,6 +93,8 @@ pub struct DownloadOutcome {
 /// State of one download between attempts.
 struct Run<'a> {
     source: &'a dyn Source,
+    target: &'a dyn Target,
+    path: &'a RelPath,
     writer: Box<dyn SinkWriter>,
     hasher: Hasher,
     meter: ProgressMeter,
@@ -139,6 +141,8 @@ pub async fn download(
     tracing::info!(%location, url = job.source.shown(), size, resumed_from, "download starts");
     let mut run = Run {
         source: job.source,
+        target: job.target,
+        path: job.path,
         writer,
         hasher,
         meter: ProgressMeter::new(progress, options.progress_interval, size),
@@ -207,6 +211,8 @@ pub async fn store(
     tracing::info!(%location, source = source.shown(), "stream starts");
     let mut run = Run {
         source,
+        target,
+        path,
         writer,
         hasher: Hasher::for_expected(None),
         meter: ProgressMeter::new(progress, options.progress_interval, 0),
@@ -317,16 +323,29 @@ impl Run<'_> {
     ) -> Result<u32, TransferError> {
         let mut attempts = 0u32;
         let mut failures = 0u32;
-        while self.writer.offset() < self.size {
-            attempts += 1;
+        let mut reopen = false;
+        while reopen || self.writer.offset() < self.size {
             let before = self.writer.offset();
-            let err = match self.fetch_once(cancel).await {
-                Ok(()) => continue,
+            let result = if reopen {
+                self.reopen(cancel).await
+            } else {
+                attempts += 1;
+                self.fetch_once(cancel).await
+            };
+            let err = match result {
+                Ok(()) => {
+                    reopen = false;
+                    continue;
+                }
                 Err(e) => e,
             };
             if !err.is_retryable() || matches!(err, TransferError::Cancelled) {
                 return Err(err);
             }
+            // A failed write may have been hashed, or counted by the writer,
+            // without reaching the target: the next step opens the writer
+            // again and goes on from what the target really holds.
+            reopen = reopen || matches!(err, TransferError::Sink(_));
             if self.writer.offset() > before {
                 failures = 0;
             }
@@ -346,6 +365,25 @@ impl Run<'_> {
             }
         }
         Ok(attempts)
+    }
+
+    /// Ends the writer keeping its partial, opens it again and hashes what
+    /// it holds, so offset, hash and target agree again.
+    async fn reopen(&mut self, cancel: &CancellationToken) -> Result<(), TransferError> {
+        abort(
+            std::mem::replace(&mut self.writer, Box::new(Detached)),
+            true,
+        )
+        .await;
+        let mut fresh = self.target.open(self.path, Some(self.size)).await?;
+        self.hasher.reset();
+        if let Err(e) = resume_hash(fresh.as_mut(), &mut self.hasher, cancel).await {
+            abort(fresh, e.keeps_partial()).await;
+            return Err(e);
+        }
+        self.meter.reset_to(fresh.offset());
+        self.writer = fresh;
+        Ok(())
     }
 
     /// One request from the writer's offset to the end of the body.
@@ -427,6 +465,41 @@ impl Run<'_> {
         }
         .into()
     }
+}
+
+/// The writer slot of a [`Run`] between aborting a writer and opening its
+/// successor; if opening fails, the run ends and this is what it aborts.
+struct Detached;
+
+#[async_trait::async_trait]
+impl SinkWriter for Detached {
+    fn offset(&self) -> u64 {
+        0
+    }
+
+    async fn restart(&mut self) -> Result<(), SinkError> {
+        Err(detached())
+    }
+
+    async fn write(&mut self, _chunk: bytes::Bytes) -> Result<(), SinkError> {
+        Err(detached())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), SinkError> {
+        Err(detached())
+    }
+
+    async fn abort(self: Box<Self>, _keep_partial: bool) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+fn detached() -> SinkError {
+    SinkError::io(
+        "pipeline",
+        "",
+        std::io::Error::other("the writer was closed"),
+    )
 }
 
 #[cfg(test)]
