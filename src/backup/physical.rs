@@ -165,6 +165,12 @@ pub async fn backup(
     let stderr = child.stderr.take().expect("piped stderr");
     let log = tokio::spawn(log_stderr(stderr));
     let mut stdout = child.stdout.take().expect("piped stdout");
+    // A 64 KiB pipe wakes the reader for every 64 KiB the tool writes; a
+    // larger one lets both sides move bigger pieces (Linux caps it at
+    // /proc/sys/fs/pipe-max-size, 1 MiB by default).
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(&stdout, CHUNK_BYTES) {
+        tracing::debug!(error = %e, "pipe size not raised");
+    }
     let mut sent = 0u64;
     loop {
         let mut chunk = BytesMut::with_capacity(CHUNK_BYTES);
