@@ -1,7 +1,7 @@
-//! `dbs-gateway backup` against the real MariaDB that scripts/test.sh
-//! starts: the login from gateway.toml's `[[databases]]`, the set stored in
-//! `[targets.local]` with its CRC64 printed, and a failed backup leaving
-//! nothing behind.
+//! `dbs-gateway backup` and `precheck` against the real MariaDB that
+//! scripts/test.sh starts: the login from gateway.toml's `[[databases]]`, the
+//! set stored in `[targets.local]` with its CRC64 printed, a failed backup
+//! leaving nothing behind, and the pre-check items with their codes.
 
 #[path = "support/discovery_env.rs"]
 mod discovery_env;
@@ -41,8 +41,13 @@ fn config_file(dir: &Path, user: &str, password: &str) -> PathBuf {
 }
 
 fn backup(config: &Path, args: &[&str]) -> Output {
+    gateway("backup", config, args)
+}
+
+/// `dbs-gateway COMMAND --config CONFIG --host … --port … ARGS`.
+fn gateway(command: &str, config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dbs-gateway"))
-        .arg("backup")
+        .arg(command)
         .arg("--config")
         .arg(config)
         .args(["--host", &env("DBS_TEST_MYSQL_HOST")])
@@ -203,4 +208,50 @@ async fn a_failed_backup_exits_with_its_code_and_leaves_nothing() {
     }
     let out = backup(&config, &["--method", "logical", "--to", "s3"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [targets.s3]"));
+}
+
+#[tokio::test]
+async fn precheck_prints_every_item_and_fails_on_a_missing_privilege() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        &env("DBS_TEST_MYSQL_ADMIN_USER"),
+        &env("DBS_TEST_MYSQL_ADMIN_PASSWORD"),
+    );
+    let out = gateway("precheck", &config, &["--method", "physical"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for item in ["Connectivity", "Privileges", "BackupTool", "DataDirectory"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(item) && l.contains(" ok ")),
+            "{item}: {stdout}"
+        );
+    }
+
+    let mut conn = mysql_async::Conn::new(admin_opts(env_port("DBS_TEST_MYSQL_PORT")))
+        .await
+        .unwrap();
+    for statement in [
+        "DROP USER IF EXISTS 'bc_select'@'127.0.0.1'",
+        "CREATE USER 'bc_select'@'127.0.0.1' IDENTIFIED BY 'select-pw-5'",
+        "GRANT SELECT ON *.* TO 'bc_select'@'127.0.0.1'",
+    ] {
+        conn.query_drop(statement).await.expect(statement);
+    }
+    let config = config_file(dir.path(), "bc_select", "select-pw-5");
+    let out = gateway("precheck", &config, &["--method", "logical"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let privileges = stdout
+        .lines()
+        .find(|l| l.starts_with("Privileges"))
+        .unwrap_or_else(|| panic!("no Privileges line: {stdout}"));
+    assert!(privileges.contains("Backup.AccessDenied"), "{privileges}");
+    assert!(privileges.contains("RELOAD"), "{privileges}");
 }

@@ -1,4 +1,5 @@
-//! The one-shot backup command (`dbs-gateway backup`): one backup of a
+//! The one-shot backup commands. `dbs-gateway precheck` runs a plan's
+//! pre-checks against one database. `dbs-gateway backup` takes one backup of a
 //! MySQL / MariaDB of gateway.toml's `[[databases]]` (its credentials come
 //! from there), stored into one of its `[targets.*]` through the transfer
 //! pipeline (CRC64, the `[transfer]` bandwidth limit), committed under its
@@ -7,9 +8,9 @@
 use std::sync::Arc;
 
 use super::logical::LogicalOptions;
-use super::physical;
 use super::source::{BackupJob, BackupSource, BackupSummary};
 use super::BackupError;
+use super::{physical, precheck};
 use crate::api::backup_objects::{self, ObjectsError};
 use crate::api::layout::{PathError, RelPath};
 use crate::config::GatewayConfig;
@@ -58,6 +59,59 @@ pub struct BackupRequest {
     pub name: Option<String>,
 }
 
+/// What `dbs-gateway precheck` was asked for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PrecheckRequest {
+    /// Host or IP address, as written in the `[[databases]]` entry.
+    #[arg(long)]
+    pub host: String,
+    /// Port (default 3306).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// physical (mariadb-backup) or logical (SQL).
+    #[arg(long, value_enum)]
+    pub method: MethodArg,
+}
+
+/// Runs the pre-checks of a backup of `request.method` and prints one line
+/// per item (`ok` or its code, and what was found); true when all passed.
+pub async fn run_precheck_cli(
+    config: &GatewayConfig,
+    request: &PrecheckRequest,
+) -> Result<bool, CliError> {
+    let login = discovery::login_for(
+        &config.databases,
+        &mysql_request(&request.host, request.port),
+    )?;
+    let method = match request.method {
+        MethodArg::Physical => precheck::Method::Physical,
+        MethodArg::Logical => precheck::Method::Logical,
+    };
+    let items = precheck::run(
+        &login,
+        method,
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )
+    .await;
+    for item in &items {
+        println!(
+            "{:<14} {:<28} {}",
+            item.name,
+            item.code.unwrap_or("ok"),
+            item.message
+        );
+    }
+    Ok(items.iter().all(|i| i.code.is_none()))
+}
+
+fn mysql_request(host: &str, port: Option<u16>) -> ListRequest {
+    ListRequest {
+        db_type: DatabaseType::Mysql,
+        host: host.to_string(),
+        port: port.unwrap_or(DatabaseType::Mysql.default_port()),
+    }
+}
+
 /// Why the command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -97,12 +151,10 @@ pub async fn run_backup_cli(
     config: &GatewayConfig,
     request: &BackupRequest,
 ) -> Result<(DownloadOutcome, Option<BackupSummary>), CliError> {
-    let list = ListRequest {
-        db_type: DatabaseType::Mysql,
-        host: request.host.clone(),
-        port: request.port.unwrap_or(DatabaseType::Mysql.default_port()),
-    };
-    let login = discovery::login_for(&config.databases, &list)?;
+    let login = discovery::login_for(
+        &config.databases,
+        &mysql_request(&request.host, request.port),
+    )?;
     let (job, extension) = match request.method {
         MethodArg::Physical => (
             BackupJob::Physical {

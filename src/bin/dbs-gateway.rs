@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use dbs_gateway::agent::{self, check};
-use dbs_gateway::backup::cli::{run_backup_cli, BackupRequest};
+use dbs_gateway::backup::cli::{run_backup_cli, run_precheck_cli, BackupRequest, PrecheckRequest};
 use dbs_gateway::config::GatewayConfig;
 use dbs_gateway::discovery::{self, DatabaseType};
 use dbs_gateway::transfer::Checksum;
@@ -75,6 +75,14 @@ enum Command {
         #[command(flatten)]
         request: BackupRequest,
     },
+    /// Check that a backup of a MySQL / MariaDB of gateway.toml can run: login, privileges, tool.
+    Precheck {
+        /// The configuration file (its `[[databases]]` entry holds the login).
+        #[arg(long, short, default_value = DEFAULT_CONFIG, env = "DBS_GATEWAY_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        request: PrecheckRequest,
+    },
     /// List the databases of an endpoint with the credentials of gateway.toml.
     ListDbs {
         /// The configuration file (its `[[databases]]` entries are read).
@@ -118,6 +126,7 @@ fn main() -> ExitCode {
             limit.map(|l| l.as_u64()),
         ),
         Command::Backup { config, request } => backup(&config, &request),
+        Command::Precheck { config, request } => precheck(&config, &request),
         Command::ListDbs {
             config,
             db_type,
@@ -247,6 +256,20 @@ fn backup(path: &std::path::Path, request: &BackupRequest) -> anyhow::Result<Exi
         .block_on(run_backup_cli(&config, request))
         .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `precheck`: one line per item; exits non-zero when one failed.
+fn precheck(path: &std::path::Path, request: &PrecheckRequest) -> anyhow::Result<ExitCode> {
+    dbs_gateway::logging::init("warn", dbs_gateway::config::LogFormat::Text);
+    let config = load(path)?;
+    let passed = runtime()?
+        .block_on(run_precheck_cli(&config, request))
+        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `list-dbs`: one listing, printed as a table or JSON; a failure prints its

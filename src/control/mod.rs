@@ -29,7 +29,6 @@ pub mod keys;
 pub mod limits;
 pub mod listener;
 pub mod notify;
-pub mod schedule;
 pub mod server;
 pub mod set_url;
 pub mod store;
