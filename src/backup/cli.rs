@@ -30,9 +30,9 @@ pub enum MethodArg {
     Logical,
 }
 
-/// What the command was asked for.
+/// Which database of gateway.toml, and how a backup takes it.
 #[derive(Debug, Clone, clap::Args)]
-pub struct BackupRequest {
+pub struct PrecheckRequest {
     /// Host or IP address, as written in the `[[databases]]` entry.
     #[arg(long)]
     pub host: String,
@@ -42,6 +42,14 @@ pub struct BackupRequest {
     /// physical (mariadb-backup) or logical (SQL).
     #[arg(long, value_enum)]
     pub method: MethodArg,
+}
+
+/// What `dbs-gateway backup` was asked for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupRequest {
+    /// The database and the method.
+    #[command(flatten)]
+    pub database: PrecheckRequest,
     /// BackupObjects JSON for a logical backup, e.g.
     /// `[{"DBName":"shop","TableIncludes":[{"TableName":"orders"}]}]`;
     /// every user database when absent.
@@ -57,20 +65,6 @@ pub struct BackupRequest {
     /// File name (default `{method}-{UTC time}.{xb|sql}`).
     #[arg(long)]
     pub name: Option<String>,
-}
-
-/// What `dbs-gateway precheck` was asked for.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PrecheckRequest {
-    /// Host or IP address, as written in the `[[databases]]` entry.
-    #[arg(long)]
-    pub host: String,
-    /// Port (default 3306).
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// physical (mariadb-backup) or logical (SQL).
-    #[arg(long, value_enum)]
-    pub method: MethodArg,
 }
 
 /// Runs the pre-checks of a backup of `request.method` and prints one line
@@ -151,11 +145,12 @@ pub async fn run_backup_cli(
     config: &GatewayConfig,
     request: &BackupRequest,
 ) -> Result<(DownloadOutcome, Option<BackupSummary>), CliError> {
+    let database = &request.database;
     let login = discovery::login_for(
         &config.databases,
-        &mysql_request(&request.host, request.port),
+        &mysql_request(&database.host, database.port),
     )?;
-    let (job, extension) = match request.method {
+    let (job, extension) = match database.method {
         MethodArg::Physical => (
             BackupJob::Physical {
                 tool: physical::find_tool().await?,
@@ -190,7 +185,7 @@ pub async fn run_backup_cli(
         ))
     })?;
     let name = request.name.clone().unwrap_or_else(|| {
-        let method = format!("{:?}", request.method).to_lowercase();
+        let method = format!("{:?}", database.method).to_lowercase();
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         format!("{method}-{stamp}.{extension}")
     });
