@@ -71,6 +71,10 @@ pub trait Request {
 /// Longest long poll the control plane holds, in seconds.
 pub const MAX_POLL_WAIT_SECS: u64 = 25;
 
+/// Target locations a download may name (`BackupSetDownloadTargetTypeLocation`):
+/// the agent's sink registry has exactly these (a unit test there says so).
+pub const TARGET_LOCATIONS: [&str; 4] = ["local", "nas", "ftp", "minio"];
+
 /// Database types a gateway lists, as the API spells them.
 pub const LISTABLE_DATABASE_TYPES: [&str; 3] = ["MySQL", "MSSQL", "Redis"];
 

@@ -8,10 +8,8 @@
 //! `.dbs-part.`, components of at most 245 bytes, paths of at most 1024): a
 //! value the agent would refuse is refused here first, with the same error.
 
+use crate::api::gateway::TARGET_LOCATIONS;
 use crate::api::layout::{PathError, RelPath};
-
-/// Target locations of `BackupSetDownloadTargetTypeLocation`.
-pub const LOCATIONS: [&str; 4] = ["local", "nas", "ftp", "minio"];
 
 /// The one data format dbs-control serves: the bytes as registered.
 pub const NATIVE: &str = "Native";
@@ -124,13 +122,13 @@ pub fn download_dir(value: &str) -> Result<&str, NameError> {
 /// A target location, `local` when absent.
 pub fn location(value: Option<&str>) -> Result<&'static str, NameError> {
     let value = value.unwrap_or("local");
-    LOCATIONS
+    TARGET_LOCATIONS
         .into_iter()
         .find(|l| *l == value)
         .ok_or_else(|| NameError::NotAccepted {
             field: "BackupSetDownloadTargetTypeLocation",
             value: value.into(),
-            accepted: LOCATIONS.join(", "),
+            accepted: TARGET_LOCATIONS.join(", "),
         })
 }
 

@@ -115,6 +115,9 @@ macro_rules! sinks {
             $($(#[$doc])* pub $name: Option<$config>,)+
         }
 
+        /// Every location name of the registry, in its order.
+        pub const LOCATION_NAMES: &[&str] = &[$(stringify!($name)),+];
+
         impl TargetsConfig {
             /// Builds every configured target, or names every problem of
             /// every section, as `targets.NAME.KEY: what`.
@@ -149,6 +152,8 @@ mod tests {
     use super::super::local::LocalTargetConfig;
     use super::super::nas::NasTargetConfig;
     use super::super::TargetsConfig;
+    use super::super::LOCATION_NAMES;
+    use crate::api::gateway::TARGET_LOCATIONS;
     use crate::secret::Secret;
 
     #[test]
@@ -189,5 +194,10 @@ mod tests {
                 "targets.ftp: targets.ftp.password: missing (or set targets.ftp.password_file)",
             ]
         );
+    }
+
+    #[test]
+    fn the_registry_has_exactly_the_locations_the_api_names() {
+        assert_eq!(LOCATION_NAMES, TARGET_LOCATIONS);
     }
 }
