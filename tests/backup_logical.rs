@@ -174,7 +174,13 @@ fn objects(json: &str) -> Vec<BackupObject> {
 #[tokio::test]
 async fn a_logical_backup_loaded_into_an_empty_server_has_equal_checksums() {
     let (a, b) = make_databases("whole").await;
-    drop_on_target(&[&a, &b]).await;
+    let empty = "lb_whole_empty";
+    source()
+        .await
+        .query_drop(format!("CREATE DATABASE IF NOT EXISTS {empty}"))
+        .await
+        .unwrap();
+    drop_on_target(&[&a, &b, empty]).await;
     let options = LogicalOptions {
         threads: 3,
         // Small statements: the 5000 rows take many.
@@ -182,12 +188,14 @@ async fn a_logical_backup_loaded_into_an_empty_server_has_equal_checksums() {
     };
     let (summary, sql) = take(
         &admin_login(),
-        &objects(&format!(r#"[{{"DBName":"{a}"}},{{"DBName":"{b}"}}]"#)),
+        &objects(&format!(
+            r#"[{{"DBName":"{a}"}},{{"DBName":"{b}"}},{{"DBName":"{empty}"}}]"#
+        )),
         &options,
     )
     .await;
     let summary = summary.expect("backup");
-    assert_eq!(summary.databases, 2);
+    assert_eq!(summary.databases, 3);
     assert_eq!(summary.tables, 3);
     assert_eq!(summary.rows, 2 + 5000 + 2);
     assert_eq!(summary.bytes, sql.len() as u64);
@@ -212,6 +220,15 @@ async fn a_logical_backup_loaded_into_an_empty_server_has_equal_checksums() {
         assert!(want.is_some(), "{table}: no checksum at the source");
         assert_eq!(checksum(&mut dst, &table).await, want, "{table}");
     }
+    let restored: Option<String> = dst
+        .query_first(format!("SHOW DATABASES LIKE '{empty}'"))
+        .await
+        .unwrap();
+    assert_eq!(
+        restored.as_deref(),
+        Some(empty),
+        "an empty database was left out"
+    );
     let view: Vec<u32> = dst
         .query(format!("SELECT id FROM {a}.small ORDER BY id"))
         .await

@@ -106,7 +106,7 @@ pub async fn backup(
     let endpoint = login.endpoint();
     let out = Output { out, endpoint };
     let mut control = connect(login).await?;
-    let tables = chosen_tables(&mut control, objects, &out.endpoint).await?;
+    let (databases, tables) = chosen_objects(&mut control, objects, &out.endpoint).await?;
 
     out.query(&mut control, "FLUSH TABLES WITH READ LOCK", "RELOAD")
         .await?;
@@ -126,7 +126,6 @@ pub async fn backup(
     out.query(&mut control, "UNLOCK TABLES", "").await?;
 
     let mut bytes = out.send(header(&binlog)).await?;
-    let databases = distinct_databases(&tables);
     for db in &databases {
         bytes += out
             .send(schema_of_database(&mut control, db, &tables, &out).await?)
@@ -181,12 +180,13 @@ pub async fn backup(
     })
 }
 
-/// The tables and views `objects` names, each checked to exist.
-async fn chosen_tables(
+/// The databases (empty ones too) and the tables and views `objects`
+/// names, each checked to exist.
+async fn chosen_objects(
     conn: &mut Conn,
     objects: &[BackupObject],
     endpoint: &str,
-) -> Result<Vec<Table>, BackupError> {
+) -> Result<(Vec<String>, Vec<Table>), BackupError> {
     let all: Vec<(String, String, String)> = conn
         .query(
             "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES \
@@ -195,7 +195,7 @@ async fn chosen_tables(
         .await
         .map_err(|e| query_error(endpoint, "list tables", "", e))?;
     let schemata: Vec<String> = conn
-        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
         .await
         .map_err(|e| query_error(endpoint, "list databases", "", e))?;
     let not_found = |name: String| BackupError::ObjectNotFound {
@@ -218,14 +218,22 @@ async fn chosen_tables(
             }
         }
     }
-    let taken = |db: &str, table: &str| {
+    let db_taken = |db: &str| {
         if objects.is_empty() {
             !SYSTEM_DATABASES.contains(&db)
+        } else {
+            objects.iter().any(|o| o.db_name == db)
+        }
+    };
+    let taken = |db: &str, table: &str| {
+        if objects.is_empty() {
+            db_taken(db)
         } else {
             objects.iter().any(|o| o.db_name == db && o.takes(table))
         }
     };
-    Ok(all
+    let databases = schemata.into_iter().filter(|db| db_taken(db)).collect();
+    let tables = all
         .into_iter()
         .filter(|(db, name, _)| taken(db, name))
         .map(|(db, name, kind)| Table {
@@ -233,13 +241,8 @@ async fn chosen_tables(
             name,
             is_view: kind == "VIEW",
         })
-        .collect())
-}
-
-fn distinct_databases(tables: &[Table]) -> Vec<String> {
-    let mut dbs: Vec<String> = tables.iter().map(|t| t.db.clone()).collect();
-    dbs.dedup();
-    dbs
+        .collect();
+    Ok((databases, tables))
 }
 
 /// `SHOW MASTER STATUS` and MariaDB's GTID position; none without a binlog.
