@@ -212,19 +212,24 @@ fn progress_reporter(terminal: bool) -> (ProgressFn, Option<ProgressBar>) {
         );
         let handle = bar.clone();
         let report = Box::new(move |p: &Progress| {
-            handle.set_length(p.total);
+            // A stream (a backup being taken) has no total until it ends.
+            if p.total > 0 {
+                handle.set_length(p.total);
+            }
             handle.set_position(p.done);
         });
         (report, Some(bar))
     } else {
         let report = Box::new(|p: &Progress| {
-            eprintln!(
-                "{} / {} bytes ({:.1}%), {:.1} MB/s",
-                p.done,
-                p.total,
-                p.percent,
-                p.rate_bytes_per_sec as f64 / 1e6
-            );
+            let rate = p.rate_bytes_per_sec as f64 / 1e6;
+            if p.total > 0 {
+                eprintln!(
+                    "{} / {} bytes ({:.1}%), {rate:.1} MB/s",
+                    p.done, p.total, p.percent
+                );
+            } else {
+                eprintln!("{} bytes, {rate:.1} MB/s", p.done);
+            }
         });
         (report, None)
     }
