@@ -163,3 +163,28 @@ def raw_call(control, action, **params):
                                method="POST", auth_type="AK", style="RPC", req_body_type="formData",
                                body_type="json")
     return tea_client(control).call_api(call, request, RuntimeOptions())["body"]
+
+
+def as_gateway(control, action, **params):
+    """A signed gateway action, as the agent sends it (v1 signature, the
+    control plane's gateway key): the JSON answer."""
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkcore.request import CommonRequest
+    client = AcsClient(control.gateway_key_id, control.gateway_key_secret, "cn-hangzhou")
+    request = CommonRequest(domain=control.endpoint, version="2019-03-06", action_name=action)
+    request.set_protocol_type("http")
+    request.set_method("POST")
+    for key, value in params.items():
+        request.add_query_param(key, value)
+    return json.loads(client.do_action_with_exception(request))
+
+
+def add_set(control, tmp_path, plan, name, content=b"payload", kind="full"):
+    """`dbs-control backup-set add` of `content` as set `name` of `plan`: its JSON answer."""
+    source = tmp_path / f"source-{name}"
+    source.write_bytes(content)
+    out = subprocess.run(
+        [binary("dbs-control"), "backup-set", "add", "--data-dir", str(control.data_dir),
+         "--plan", plan, "--kind", kind, "--name", name, str(source)],
+        check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)

@@ -4,7 +4,6 @@ a SIGKILL, refused when the NAS is not mounted, failed with its code and no file
 at the final name when the bytes are corrupt or the disk is full."""
 
 import hashlib
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from alibabacloud_dbs20190306 import models
 
-from harness import Control, Gateway, binary, raw_call, tea_client, wait_until
+from harness import add_set, binary, Control, Gateway, raw_call, tea_client, wait_until
 
 PLAN = "dbsplan01"
 
@@ -40,16 +39,6 @@ def mounts():
 def content(size, seed):
     block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
     return (block * (size // len(block) + 1))[:size]
-
-
-def add_set(control, tmp_path, plan, kind, data, name):
-    source = tmp_path / f"source-{name}"
-    source.write_bytes(data)
-    out = subprocess.run(
-        [binary("dbs-control"), "backup-set", "add", "--data-dir", str(control.data_dir),
-         "--plan", plan, "--kind", kind, "--name", name, str(source)],
-        check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
 
 
 def start(tmp_path, targets, transfer="", lease="60"):
@@ -104,8 +93,8 @@ def test_full_and_increment_sets_land_in_local_and_nas(tmp_path, mounts):
         sets = {}
         for plan in ("plan-local", "plan-nas"):
             sets[plan] = [
-                add_set(control, tmp_path, plan, "full", content(3 << 20, plan + "f"), f"{plan}-full.xb"),
-                add_set(control, tmp_path, plan, "increment", content(1 << 20, plan + "i"), "mysql-bin.000054"),
+                add_set(control, tmp_path, plan, f"{plan}-full.xb", content(3 << 20, plan + "f"), kind="full"),
+                add_set(control, tmp_path, plan, "mysql-bin.000054", content(1 << 20, plan + "i"), kind="increment"),
             ]
         for plan, root in (("plan-local", local), ("plan-nas", nas)):
             done = ended(dbs, 2, plan)
@@ -129,7 +118,7 @@ def test_agent_killed_midway_resumes_without_starting_over(tmp_path):
         transfer='bandwidth_limit_bytes_per_sec = "1MiB"', lease="3")
     try:
         auto_download(control, dbs, gw, "local")
-        added = add_set(control, tmp_path, PLAN, "full", content(size, "kill"), "big.xb")
+        added = add_set(control, tmp_path, PLAN, "big.xb", content(size, "kill"), kind="full")
         part = local / "backups" / PLAN / "full" / ".dbs-part.big.xb"
         wait_until(lambda: part.exists() and part.stat().st_size > size // 4, "a quarter of the set on disk", timeout=60)
         gateway.kill()
@@ -158,7 +147,7 @@ def test_corrupt_bytes_fail_with_their_code_and_leave_nothing(tmp_path):
         auto_download(control, dbs, gw, "local")
         # Stop the agent so the set's bytes can be spoiled before it fetches them.
         assert gateway.terminate() == 0
-        added = add_set(control, tmp_path, PLAN, "full", content(1 << 20, "corrupt"), "bad.xb")
+        added = add_set(control, tmp_path, PLAN, "bad.xb", content(1 << 20, "corrupt"), kind="full")
         stored = [p for p in control.data_dir.rglob("*") if p.is_file() and p.stat().st_size == 1 << 20]
         assert len(stored) == 1, stored
         data = bytearray(stored[0].read_bytes())
@@ -185,7 +174,7 @@ def test_an_unmounted_nas_root_is_refused(tmp_path):
     control, gateway, dbs, gw = start(tmp_path, f'[targets.nas]\nroot = "{nas}"\n')
     try:
         auto_download(control, dbs, gw, "nas")
-        add_set(control, tmp_path, PLAN, "full", content(64 << 10, "nas"), "x.xb")
+        add_set(control, tmp_path, PLAN, "x.xb", content(64 << 10, "nas"), kind="full")
         [done] = ended(dbs, 1)
         assert done.backup_set_download_status == "failed"
         [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",
@@ -202,7 +191,7 @@ def test_a_full_disk_fails_clearly_with_no_file_at_the_final_name(tmp_path, moun
     control, gateway, dbs, gw = start(tmp_path, f'[targets.local]\nroot = "{small}"\n')
     try:
         auto_download(control, dbs, gw, "local")
-        add_set(control, tmp_path, PLAN, "full", content(3 << 20, "full"), "huge.xb")
+        add_set(control, tmp_path, PLAN, "huge.xb", content(3 << 20, "full"), kind="full")
         [done] = ended(dbs, 1)
         assert done.backup_set_download_status == "failed"
         [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",

@@ -3,18 +3,14 @@ by TaskId alone, SourceEndpointRegion checked against the gateway's region, and 
 actions DescribeBackupPlanList, DescribeJobErrorCode and DescribeNodeCidrList, each
 read through alibabacloud-dbs20190306's models."""
 
-import json
-import subprocess
 import uuid
 
 import pytest
 from alibabacloud_dbs20190306 import models
 from aliyunsdkcore.acs_exception.exceptions import ServerException
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
 from Tea.exceptions import TeaException
 
-from harness import Control, Gateway, binary, raw_call, tea_client, wait_until
+from harness import add_set, as_gateway, Control, Gateway, raw_call, tea_client, wait_until
 
 REGION = "cn-hangzhou"
 
@@ -24,27 +20,6 @@ def control(tmp_path):
     control = Control(tmp_path / "control", "--heartbeat-interval", "1").start()
     yield control
     control.stop()
-
-
-def as_gateway(control, action, **params):
-    """A signed call with the control plane's gateway key (v1, as the agent signs)."""
-    client = AcsClient(control.gateway_key_id, control.gateway_key_secret, REGION)
-    request = CommonRequest(domain=control.endpoint, version="2019-03-06", action_name=action)
-    request.set_protocol_type("http")
-    request.set_method("POST")
-    for key, value in params.items():
-        request.add_query_param(key, value)
-    return json.loads(client.do_action_with_exception(request))
-
-
-def add_set(control, tmp_path, plan, name, content=b"payload"):
-    source = tmp_path / f"source-{name}"
-    source.write_bytes(content)
-    out = subprocess.run(
-        [binary("dbs-control"), "backup-set", "add", "--data-dir", str(control.data_dir),
-         "--plan", plan, "--kind", "full", "--name", name, str(source)],
-        check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
 
 
 def online_id(dbs, identifier):

@@ -9,13 +9,10 @@ every status the list shows is one this test caused."""
 
 import hashlib
 import json
-import subprocess
 import urllib.request
 
 import pytest
 from alibabacloud_dbs20190306 import models
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkcore.request import CommonRequest
 from aliyunsdkdbs.request.v20190306.CreateFullBackupSetDownloadRequest import CreateFullBackupSetDownloadRequest
 from aliyunsdkdbs.request.v20190306.CreateIncrementBackupSetDownloadRequest import CreateIncrementBackupSetDownloadRequest
 from aliyunsdkdbs.request.v20190306.DescribeBackupSetDownloadTaskListRequest import DescribeBackupSetDownloadTaskListRequest
@@ -23,7 +20,7 @@ from aliyunsdkdbs.request.v20190306.DescribeIncrementBackupListRequest import De
 from aliyunsdkdbs.request.v20190306.ModifyBackupSetDownloadRulesRequest import ModifyBackupSetDownloadRulesRequest
 from Tea.exceptions import TeaException
 
-from harness import Control, binary, legacy_call, tea_client
+from harness import add_set, as_gateway, Control, legacy_call, tea_client
 
 
 def crc64_xz(data):
@@ -43,28 +40,6 @@ def control(tmp_path):
     control.stop()
 
 
-def add_set(control, tmp_path, plan, kind, content, name):
-    source = tmp_path / f"source-{name}"
-    source.write_bytes(content)
-    out = subprocess.run(
-        [binary("dbs-control"), "backup-set", "add", "--data-dir", str(control.data_dir),
-         "--plan", plan, "--kind", kind, "--name", name, str(source)],
-        check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
-
-
-def as_gateway(control, action, **params):
-    """A signed gateway action, as the agent sends it (v1 signature, the
-    control plane's gateway key)."""
-    client = AcsClient(control.gateway_key_id, control.gateway_key_secret, "cn-hangzhou")
-    request = CommonRequest(domain=control.endpoint, version="2019-03-06", action_name=action)
-    request.set_protocol_type("http")
-    request.set_method("POST")
-    for key, value in params.items():
-        request.add_query_param(key, value)
-    return json.loads(client.do_action_with_exception(request))
-
-
 def fetch(url, headers=None):
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as response:
         return response.status, response.headers, response.read()
@@ -77,7 +52,7 @@ def content_of(size, seed):
 @pytest.mark.parametrize("algorithm", [None, "v2"])
 def test_auto_download_of_new_sets_through_the_sdk(tmp_path, control, algorithm):
     tea = tea_client(control, algorithm)
-    older = add_set(control, tmp_path, "plan-auto", "full", content_of(1000, 1), "full-1.xb")
+    older = add_set(control, tmp_path, "plan-auto", "full-1.xb", content_of(1000, 1), kind="full")
     gateway_id = as_gateway(control, "GatewayHeartbeat", Identifier="db-host-1", Region="cn-hangzhou")["BackupGatewayId"]
 
     body = tea.modify_backup_set_download_rules(models.ModifyBackupSetDownloadRulesRequest(
@@ -88,7 +63,7 @@ def test_auto_download_of_new_sets_through_the_sdk(tmp_path, control, algorithm)
     assert body.success and body.backup_plan_id == "plan-auto"
 
     content = content_of(200_000, 9)
-    newer = add_set(control, tmp_path, "plan-auto", "increment", content, "mysql-bin.000054")
+    newer = add_set(control, tmp_path, "plan-auto", "mysql-bin.000054", content, kind="increment")
     assert "TaskId" not in older and "TaskId" in newer
 
     fulls = tea.describe_full_backup_list(models.DescribeFullBackupListRequest(backup_plan_id="plan-auto")).body
@@ -147,14 +122,14 @@ def test_auto_download_of_new_sets_through_the_sdk(tmp_path, control, algorithm)
 
 def test_a_failed_download_shows_failed_and_its_error(tmp_path, control):
     gateway_id = as_gateway(control, "GatewayHeartbeat", Identifier="db-host-2", Region="cn-hangzhou")["BackupGatewayId"]
-    add_set(control, tmp_path, "plan-fail", "full", b"seed", "seed.xb")
+    add_set(control, tmp_path, "plan-fail", "seed.xb", b"seed", kind="full")
     request = ModifyBackupSetDownloadRulesRequest()
     request.set_BackupPlanId("plan-fail")
     request.set_OpenAutoDownload(True)
     request.set_BackupGatewayId(gateway_id)
     request.set_BackupSetDownloadDir("d")
     assert legacy_call(control, request)["BackupPlanId"] == "plan-fail"
-    add_set(control, tmp_path, "plan-fail", "full", b"payload", "full-2.xb")
+    add_set(control, tmp_path, "plan-fail", "full-2.xb", b"payload", kind="full")
     [task] = as_gateway(control, "GatewayPollTasks", BackupGatewayId=gateway_id, WaitSeconds=5)["Tasks"]
     as_gateway(control, "GatewayReportTask", BackupGatewayId=gateway_id, TaskId=task["TaskId"], Status="failed",
                ErrCode="Transfer.ChecksumMismatch", ErrMessage="crc64 of the received bytes differs")
@@ -170,8 +145,8 @@ def test_a_failed_download_shows_failed_and_its_error(tmp_path, control):
 def test_manual_downloads_give_a_working_url(tmp_path, control, algorithm):
     tea = tea_client(control, algorithm)
     full_bytes, inc_bytes = content_of(5000, 2), content_of(3000, 4)
-    full = add_set(control, tmp_path, "plan-man", "full", full_bytes, "full.xb")
-    inc = add_set(control, tmp_path, "plan-man", "increment", inc_bytes, "mysql-bin.000007")
+    full = add_set(control, tmp_path, "plan-man", "full.xb", full_bytes, kind="full")
+    inc = add_set(control, tmp_path, "plan-man", "mysql-bin.000007", inc_bytes, kind="increment")
 
     incs = tea.describe_increment_backup_list(models.DescribeIncrementBackupListRequest(backup_plan_id="plan-man")).body
     [listed] = incs.items.increment_backup_file
@@ -202,8 +177,8 @@ def test_manual_downloads_give_a_working_url(tmp_path, control, algorithm):
 
 
 def test_manual_downloads_through_the_legacy_sdk(tmp_path, control):
-    full = add_set(control, tmp_path, "plan-legacy", "full", b"0123456789", "full.xb")
-    inc = add_set(control, tmp_path, "plan-legacy", "increment", b"binlog", "mysql-bin.000001")
+    full = add_set(control, tmp_path, "plan-legacy", "full.xb", b"0123456789", kind="full")
+    inc = add_set(control, tmp_path, "plan-legacy", "mysql-bin.000001", b"binlog", kind="increment")
     request = CreateFullBackupSetDownloadRequest()
     request.set_BackupSetId(full["BackupSetId"])
     full_task = legacy_call(control, request)["BackupSetDownloadTaskId"]
@@ -226,7 +201,7 @@ def test_manual_downloads_through_the_legacy_sdk(tmp_path, control):
 @pytest.mark.parametrize("algorithm", [None, "v2"])
 def test_rules_are_refused_with_codes_through_the_sdk(tmp_path, control, algorithm):
     tea = tea_client(control, algorithm)
-    add_set(control, tmp_path, "plan-bad", "full", b"x", "x.xb")
+    add_set(control, tmp_path, "plan-bad", "x.xb", b"x", kind="full")
     gateway_id = int(as_gateway(control, "GatewayHeartbeat", Identifier="db-host-3", Region="cn-hangzhou")["BackupGatewayId"])
     for overrides, code in [
         ({"backup_set_download_dir": "../../etc"}, "InvalidParameter.BackupSetDownloadDir"),

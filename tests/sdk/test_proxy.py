@@ -2,7 +2,6 @@
 and ignores proxy environment variables (a systemd service has none)."""
 
 import http.server
-import os
 import threading
 import urllib.request
 

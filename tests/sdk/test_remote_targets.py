@@ -7,8 +7,8 @@ import os
 import uuid
 from pathlib import Path
 
-from harness import wait_until
-from test_agent_download import add_set, auto_download, content, ended, start
+from harness import add_set
+from test_agent_download import auto_download, content, ended, start
 
 
 def env(name):
@@ -48,8 +48,8 @@ part_size_mib = 5
         sets = {}
         for plan in ("plan-ftp", "plan-minio"):
             sets[plan] = [
-                add_set(control, tmp_path, plan, "full", content(12 << 20, plan), f"{plan}.xb"),
-                add_set(control, tmp_path, plan, "increment", content(300 << 10, plan + "i"), "mysql-bin.000007"),
+                add_set(control, tmp_path, plan, f"{plan}.xb", content(12 << 20, plan), kind="full"),
+                add_set(control, tmp_path, plan, "mysql-bin.000007", content(300 << 10, plan + "i"), kind="increment"),
             ]
         roots = {
             "plan-ftp": Path(env("DBS_TEST_FTP_ROOT")) / f"sdk-{run}",
@@ -78,7 +78,7 @@ def test_the_download_command_writes_to_ftp_and_minio(tmp_path):
     try:
         gateway.kill()
         data = content(7 << 20, "cli")
-        added = add_set(control, tmp_path, "plan-cli", "full", data, "cli-set.xb")
+        added = add_set(control, tmp_path, "plan-cli", "cli-set.xb", data, kind="full")
         dbs.create_full_backup_set_download(models.CreateFullBackupSetDownloadRequest(
             backup_set_id=added["BackupSetId"], backup_set_data_format="Native"))
         [item] = raw_call(control, "DescribeBackupSetDownloadTaskList",
