@@ -32,6 +32,8 @@ mkdir -p "$DBS_TESTRUN"
 source scripts/lib/common.sh
 # shellcheck source=scripts/lib/services/mariadb.sh
 source scripts/lib/services/mariadb.sh
+# shellcheck source=bench/lib/measure.sh
+source bench/lib/measure.sh
 cleanup() {
     local rc=$?
     [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/mariadb-bench/error.log >&2 || true
@@ -88,16 +90,6 @@ password = "$PASSWORD"
 EOF
 GW=("$ROOT/target/release/dbs-gateway" backup --config "$CONFIG" --host 127.0.0.1 --port "$PORT")
 
-# Runs a command under GNU time; prints "seconds peak_rss_kib cpu_seconds".
-measure() {
-    local out="$DBS_TESTRUN/time.out"
-    /usr/bin/time -f '%e %M %U %S' -o "$out" "$@" >"$DBS_TESTRUN/cmd.log" 2>&1 || {
-        cat "$DBS_TESTRUN/cmd.log" >&2
-        return 1
-    }
-    awk '{ print $1, $2, $3 + $4 }' "$out"
-}
-
 # A tool's leg: its stdout into a file, then that file fsynced, as the
 # gateway fsyncs before it renames (like for like; GNU time counts the
 # shell and the tool it waits for).
@@ -147,7 +139,6 @@ for _ in $(seq "$RUNS"); do
         --single-transaction --databases bench
 done
 
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 step "results: ${SIZE_MIB} MiB of rows in ${TABLES} tables, median of $RUNS run(s), $THREADS threads, $(nproc) cores"
 printf '%-9s %14s %14s %8s %16s %16s\n' backup "gateway MB/s" "tool MB/s" ratio "gateway RSS MiB" "tool RSS MiB"

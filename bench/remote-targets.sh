@@ -45,6 +45,8 @@ source bench/lib/pure-ftpd.sh
 source scripts/lib/services/s3.sh
 # shellcheck source=bench/lib/garage.sh
 source bench/lib/garage.sh
+# shellcheck source=bench/lib/measure.sh
+source bench/lib/measure.sh
 cleanup() {
     local rc=$?
     [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/ftp-native/server.log "$DBS_TESTRUN"/s3/server.log "$DBS_TESTRUN"/garage/server.log >&2 || true
@@ -127,16 +129,6 @@ export RCLONE_CONFIG_BS3_SECRET_ACCESS_KEY=$DBS_TEST_S3_SECRET_KEY
 export RCLONE_CONFIG_BS3_FORCE_PATH_STYLE=true
 RCLONE_FLAGS=(--config /dev/null --s3-chunk-size "${PART_MIB}M" --s3-upload-concurrency "$IN_FLIGHT")
 
-# Runs a command under GNU time; prints "seconds peak_rss_kib cpu_seconds".
-measure() {
-    local out="$DBS_TESTRUN/time.out"
-    /usr/bin/time -f '%e %M %U %S' -o "$out" "$@" >"$DBS_TESTRUN/cmd.log" 2>&1 || {
-        cat "$DBS_TESTRUN/cmd.log" >&2
-        return 1
-    }
-    awk '{ print $1, $2, $3 + $4 }' "$out"
-}
-
 # Checks what arrived (a file, or bs3:BUCKET/KEY read back over S3) and
 # removes it.
 check_sha() {
@@ -188,8 +180,6 @@ for t in $TARGETS; do
     done
 done
 
-# The median of a leg's times.
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 step "results: ${SIZE_MIB} MiB, median of $RUNS runs, S3 ($S3_SERVER) parts ${PART_MIB} MiB x ${IN_FLIGHT} in flight, $(nproc) cores"
 printf '%-8s %12s %12s %8s %16s %16s\n' target "agent MB/s" "rclone MB/s" ratio "agent RSS MiB" "rclone RSS MiB"
