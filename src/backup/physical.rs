@@ -234,21 +234,34 @@ struct Scratch {
 impl Scratch {
     fn new(work_dir: &Path, login: &Login) -> Result<Scratch, BackupError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        // The state dir may not exist yet (a one-shot command before the
+        // agent ever ran); what is created is private.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(work_dir)
+            .map_err(|e| BackupError::WorkDir {
+                path: work_dir.display().to_string(),
+                detail: format!("create: {e}"),
+            })?;
         sweep_leftovers(work_dir);
         let dir = work_dir.join(format!(
             "{SCRATCH_PREFIX}{}.{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
+        Scratch::create(dir, login)
+    }
+
+    /// Makes `dir` (which must not exist: never a directory or a symbolic
+    /// link someone else put there) and writes the credentials file in it.
+    fn create(dir: PathBuf, login: &Login) -> Result<Scratch, BackupError> {
         let shown = dir.display().to_string();
         let io = |what: &str, e: std::io::Error| BackupError::WorkDir {
             path: shown.clone(),
             detail: format!("{what}: {e}"),
         };
-        // The state dir may not exist yet (a one-shot command before the
-        // agent ever ran); what is created is private.
         std::fs::DirBuilder::new()
-            .recursive(true)
             .mode(0o700)
             .create(&dir)
             .map_err(|e| io("create", e))?;
@@ -317,6 +330,8 @@ fn escape_option(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
@@ -330,6 +345,32 @@ mod tests {
         assert_eq!(version_in("11.4.2-MariaDB-log"), Some("11.4.2".into()));
         assert_eq!(version_in("no version"), None);
         assert_eq!(major_minor("10.11.19"), "10.11");
+    }
+
+    #[test]
+    fn a_scratch_dir_is_never_one_that_exists_already() {
+        let work = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let planted = work.path().join("physical-backup.1.0");
+        std::os::unix::fs::symlink(elsewhere.path(), &planted).unwrap();
+        let login = Login {
+            db_type: crate::discovery::DatabaseType::Mysql,
+            host: "127.0.0.1".into(),
+            port: 3306,
+            user: Some("backup".into()),
+            password: Some(crate::secret::Secret::new("pw")),
+            tls: TlsMode::Disabled,
+            tls_ca_file: None,
+            tls_accept_invalid_certs: false,
+            connect_timeout: std::time::Duration::from_secs(1),
+            query_timeout: std::time::Duration::from_secs(1),
+        };
+        let err = Scratch::create(planted, &login).err().expect("refused");
+        assert_eq!(err.code(), "Backup.WorkDir");
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        let made = Scratch::create(work.path().join("fresh"), &login).expect("made");
+        let mode = std::fs::metadata(&made.dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 
     #[test]
