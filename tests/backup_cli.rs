@@ -208,6 +208,23 @@ async fn a_failed_backup_exits_with_its_code_and_leaves_nothing() {
     }
     let out = backup(&config, &["--method", "logical", "--to", "s3"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [targets.s3]"));
+    for (to, name, code) in [
+        ("local:../up", "x.sql", "InvalidPath.Traversal"),
+        ("local", ".dbs-part.x", "InvalidPath.Reserved"),
+    ] {
+        let out = backup(
+            &config,
+            &["--method", "logical", "--to", to, "--name", name],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(code),
+            "{to} {name}: {stderr}"
+        );
+    }
+    assert!(files_under(dir.path())
+        .iter()
+        .all(|f| !f.contains("x.sql") && !f.contains("dbs-part")));
 }
 
 #[tokio::test]

@@ -121,9 +121,12 @@ pub enum CliError {
     /// Storing it.
     #[error(transparent)]
     Transfer(#[from] TransferError),
-    /// `--to` names no configured target, or a bad path.
+    /// `--to` names no configured target.
     #[error("--to {to}: {reason}")]
     Destination { to: String, reason: String },
+    /// `--to`'s directory or `--name` breaks the path rules.
+    #[error(transparent)]
+    Path(#[from] PathError),
 }
 
 impl CliError {
@@ -135,6 +138,7 @@ impl CliError {
             CliError::Backup(e) => e.code(),
             CliError::Transfer(e) => e.code(),
             CliError::Destination { .. } => "Task.UnknownLocation",
+            CliError::Path(e) => e.code(),
         }
     }
 }
@@ -189,7 +193,7 @@ pub async fn run_backup_cli(
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         format!("{method}-{stamp}.{extension}")
     });
-    let path = path_in(dir, &name).map_err(|e| destination(e.to_string()))?;
+    let path = path_in(dir, &name)?;
 
     let throttle = config
         .transfer
