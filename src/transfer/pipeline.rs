@@ -375,7 +375,10 @@ impl Run<'_> {
             true,
         )
         .await;
-        let mut fresh = self.target.open(self.path, Some(self.size)).await?;
+        let mut fresh = tokio::select! {
+            opened = self.target.open(self.path, Some(self.size)) => opened?,
+            _ = cancel.cancelled() => return Err(TransferError::Cancelled),
+        };
         self.hasher.reset();
         if let Err(e) = resume_hash(fresh.as_mut(), &mut self.hasher, cancel).await {
             abort(fresh, e.keeps_partial()).await;
