@@ -43,8 +43,8 @@ pub enum BackupJob {
 /// What a finished backup reports beside its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupSummary {
-    /// A physical backup: the tool's output size.
-    Physical { bytes: u64 },
+    /// A physical backup (its size is the stored set's).
+    Physical,
     /// A logical backup: what it took and its binlog position.
     Logical(LogicalSummary),
 }
@@ -71,7 +71,7 @@ impl BackupSource {
                 BackupJob::Physical { tool, work_dir } => {
                     physical::backup(&login, &tool, &work_dir, tx)
                         .await
-                        .map(|bytes| BackupSummary::Physical { bytes })
+                        .map(|_| BackupSummary::Physical)
                 }
                 BackupJob::Logical { objects, options } => {
                     logical::backup(&login, &objects, &options, tx)
