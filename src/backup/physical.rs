@@ -46,6 +46,10 @@ const SCRATCH_PREFIX: &str = "physical-backup.";
 /// Lines of the tool's stderr kept for the error message.
 const KEPT_STDERR_LINES: usize = 5;
 
+/// Characters kept of each of those lines: the error stays short whatever
+/// the tool prints.
+const KEPT_STDERR_CHARS: usize = 300;
+
 /// The backup tool found on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {
@@ -215,12 +219,18 @@ async fn log_stderr(stderr: tokio::process::ChildStderr) -> Vec<String> {
     let mut last = VecDeque::with_capacity(KEPT_STDERR_LINES);
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::info!(target: "dbs_gateway::backup::tool", "{line}");
-        if last.len() == KEPT_STDERR_LINES {
-            last.pop_front();
-        }
-        last.push_back(line);
+        keep_line(&mut last, &line);
     }
     last.into()
+}
+
+/// Keeps `line`, cut to [`KEPT_STDERR_CHARS`], among the last
+/// [`KEPT_STDERR_LINES`].
+fn keep_line(last: &mut VecDeque<String>, line: &str) {
+    if last.len() == KEPT_STDERR_LINES {
+        last.pop_front();
+    }
+    last.push_back(line.chars().take(KEPT_STDERR_CHARS).collect());
 }
 
 /// The tool's private directory: its credentials file and its target dir,
@@ -371,6 +381,17 @@ mod tests {
         let made = Scratch::create(work.path().join("fresh"), &login).expect("made");
         let mode = std::fs::metadata(&made.dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn the_tools_last_lines_are_bounded() {
+        let mut last = VecDeque::new();
+        for i in 0..20 {
+            keep_line(&mut last, &format!("{i}{}", "é".repeat(1000)));
+        }
+        assert_eq!(last.len(), KEPT_STDERR_LINES);
+        assert!(last[0].starts_with("15"));
+        assert!(last.iter().all(|l| l.chars().count() == KEPT_STDERR_CHARS));
     }
 
     #[test]
