@@ -36,12 +36,25 @@ pub struct ControlProcess {
 }
 
 /// A free TCP port on loopback.
+///
+/// The port is taken below the kernel's ephemeral range (32768 and up), from
+/// a counter of this process: a port from `bind(0)` could be handed again to
+/// a client socket or an FTP server's passive data socket of a test running
+/// beside this one before the server that was meant to have it binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test binaries run one after another; each starts at its own offset.
+    let start = std::process::id() % u32::from(SPAN);
+    loop {
+        let step = u32::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        let port = FIRST + ((start + step) % u32::from(SPAN)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Creates an AccessKey in a data dir with the admin CLI (a user key unless
