@@ -156,8 +156,8 @@ impl Slots {
     /// of the other kind (false; see [`Slots`]), else none yet.
     fn take(&self, spec: &TaskSpec) -> Option<(OwnedSemaphorePermit, bool)> {
         let (own, other) = match spec {
-            TaskSpec::DownloadBackupSet(_) => (&self.downloads, &self.others),
-            TaskSpec::GetDbList { .. } => (&self.others, &self.downloads),
+            TaskSpec::DownloadBackupSet(_) | TaskSpec::Backup(_) => (&self.downloads, &self.others),
+            TaskSpec::GetDbList { .. } | TaskSpec::PreCheck(_) => (&self.others, &self.downloads),
         };
         match own.clone().try_acquire_owned() {
             Ok(permit) => Some((permit, true)),
@@ -438,7 +438,7 @@ fn start_task(
     let span = tracing::info_span!(
         "task",
         task_id = task.task_id,
-        kind = tasks::kind(&task.spec),
+        kind = task.spec.kind_name(),
         attempt = task.attempt
     );
     if task.lease_seconds > 0 {

@@ -84,6 +84,10 @@ pub async fn execute(
             Err(TransferError::Cancelled) => return Outcome::Interrupted,
             other => other.map_err(|e| TaskError::new(e.code(), e.to_string())),
         },
+        TaskSpec::Backup(_) | TaskSpec::PreCheck(_) => Err(TaskError::new(
+            "Task.Unsupported",
+            format!("this gateway does not run {} tasks yet", spec.kind_name()),
+        )),
     };
     match result {
         Ok(value) => Outcome::Done(value),
@@ -150,12 +154,4 @@ async fn download_set(
         "Attempts": outcome.attempts,
         "ElapsedMs": outcome.elapsed.as_millis() as u64,
     }))
-}
-
-/// A short name of the task kind, for logs.
-pub fn kind(spec: &TaskSpec) -> &'static str {
-    match spec {
-        TaskSpec::GetDbList { .. } => "GetDBList",
-        TaskSpec::DownloadBackupSet(_) => "DownloadBackupSet",
-    }
 }

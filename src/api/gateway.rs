@@ -291,7 +291,165 @@ pub enum TaskSpec {
     /// Download a backup set into a target on this host.
     #[serde(rename = "DownloadBackupSet", rename_all = "PascalCase")]
     DownloadBackupSet(DownloadSpec),
+    /// Take a full backup of a database on this host and upload it.
+    #[serde(rename = "BackupDatabase")]
+    Backup(BackupSpec),
+    /// Run a plan's pre-checks against a database on this host.
+    #[serde(rename = "PreCheck")]
+    PreCheck(PreCheckSpec),
 }
+
+impl TaskSpec {
+    /// The task kind's name, as the wire tags it (logs, `JobType`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            TaskSpec::GetDbList { .. } => "GetDBList",
+            TaskSpec::DownloadBackupSet(_) => "DownloadBackupSet",
+            TaskSpec::Backup(_) => "BackupDatabase",
+            TaskSpec::PreCheck(_) => "PreCheck",
+        }
+    }
+}
+
+/// How a full backup takes its data (`BackupMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupMethod {
+    /// Files copied by `mariadb-backup --stream=xbstream`.
+    Physical,
+    /// SQL read through the driver.
+    Logical,
+}
+
+impl BackupMethod {
+    /// `physical` or `logical`, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupMethod::Physical => "physical",
+            BackupMethod::Logical => "logical",
+        }
+    }
+}
+
+impl std::str::FromStr for BackupMethod {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "physical" => Ok(BackupMethod::Physical),
+            "logical" => Ok(BackupMethod::Logical),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The database a backup or pre-check task runs against: matched to the
+/// gateway's `[[databases]]` entry by IP and port, whose credentials are
+/// used (none travel in a task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SourceEndpoint {
+    /// MySQL (the one type backed up today).
+    pub database_type: String,
+    /// Address of the endpoint.
+    #[serde(rename = "SourceEndpointIP")]
+    pub source_endpoint_ip: String,
+    /// Port of the endpoint.
+    pub source_endpoint_port: u16,
+}
+
+/// A full backup to take and upload to the control plane as the set
+/// `backup_set_id` (see [`UPLOAD_ROUTE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BackupSpec {
+    /// The plan the set belongs to.
+    pub backup_plan_id: String,
+    /// The set this backup becomes (`CreatedFullBackupsetId`).
+    pub backup_set_id: String,
+    /// The database.
+    #[serde(flatten)]
+    pub source: SourceEndpoint,
+    /// Physical or logical.
+    pub backup_method: BackupMethod,
+    /// `BackupObjects` JSON of a logical backup; every user database when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_objects: Option<String>,
+    /// `BackupSpeedLimit`: most KiB per second read from the database, or
+    /// no limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed_limit_kib: Option<u64>,
+}
+
+/// A plan's pre-checks to run against a database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreCheckSpec {
+    /// The plan checked.
+    pub backup_plan_id: String,
+    /// The database.
+    #[serde(flatten)]
+    pub source: SourceEndpoint,
+    /// What the plan's backups need.
+    pub backup_method: BackupMethod,
+}
+
+/// The `Result` of a finished pre-check task: one item per check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreCheckResult {
+    /// The checks, in the order they ran.
+    pub items: Vec<PreCheckItem>,
+}
+
+/// One pre-check and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PreCheckItem {
+    /// What was checked: `Connectivity`, `Privileges`, `BackupTool`, …
+    pub name: String,
+    /// `Success` or `Failed`.
+    pub state: String,
+    /// The failure's code; absent when it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// What was found.
+    pub message: String,
+}
+
+/// The `Result` of a finished backup task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BackupResult {
+    /// Bytes uploaded.
+    pub size: u64,
+    /// CRC-64/ECMA-182 of the set, decimal.
+    #[serde(rename = "CRC64")]
+    pub crc64: String,
+    /// Binlog file and position of a logical backup's snapshot, when the
+    /// server logs binlogs (`mysql-bin.000003:1234`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_position: Option<String>,
+}
+
+/// The route sets are uploaded on, `{set_id}` being the `BackupSetId` of a
+/// running backup task of the calling gateway:
+///
+/// - `GET` answers how many bytes the control plane holds (JSON
+///   `{"Offset": n}`), so a restarted upload knows where to go on;
+/// - `PUT ?Offset=n&ChunkCRC64=c` appends a chunk at byte `n` (which must
+///   be the held size), checked against its CRC64 before it is kept;
+/// - `POST ?Size=s&CRC64=c` completes the set: the whole is checked, then
+///   the set enters the catalog.
+///
+/// Each request is signed like an RPC call (v1, the gateway's AccessKey) over
+/// its query parameters, `Action` being [`UPLOAD_ACTION`].
+pub const UPLOAD_ROUTE: &str = "/uploads/{set_id}";
+/// The `Action` an upload request signs.
+pub const UPLOAD_ACTION: &str = "GatewayUploadBackupSet";
+/// Largest chunk one upload `PUT` carries.
+pub const MAX_UPLOAD_CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The `Result` of a finished GetDBList task, which GetDBListFromAgent
 /// answers from. A listing too large for one report keeps the names alone

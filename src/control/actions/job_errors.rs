@@ -9,7 +9,6 @@
 
 use serde_json::{json, Value};
 
-use crate::api::gateway::TaskSpec;
 use crate::api::ApiError;
 use crate::control::call::Call;
 use crate::control::tasks;
@@ -139,10 +138,7 @@ pub async fn describe_job_error_code(plane: &ControlPlane, call: &Call) -> Resul
     let mut item = json!({
         "JobId": task.id.to_string(),
         "JobState": job_state(&task.state),
-        "JobType": match task.spec {
-            TaskSpec::GetDbList { .. } => "GetDBList",
-            TaskSpec::DownloadBackupSet(_) => "DownloadBackupSet",
-        },
+        "JobType": task.spec.kind_name(),
         "Language": language,
     });
     if task.state == "failed" {

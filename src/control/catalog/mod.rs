@@ -10,6 +10,7 @@ pub mod downloads;
 pub mod meta;
 pub mod names;
 pub mod plans;
+pub mod runs;
 pub mod sets;
 
 use rusqlite::Connection;
@@ -63,6 +64,16 @@ CREATE TABLE IF NOT EXISTS set_downloads (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS set_downloads_plan ON set_downloads(plan_id, id);
+CREATE TABLE IF NOT EXISTS backup_runs (
+    set_id TEXT PRIMARY KEY,
+    plan_id TEXT NOT NULL REFERENCES backup_plans(id),
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    gateway_id INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS backup_runs_plan ON backup_runs(plan_id, created_ms);
 "#;
 
 /// Creates the catalog's tables if missing; called by `store::open`.

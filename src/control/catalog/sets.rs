@@ -238,7 +238,8 @@ pub fn add(
     recorded
 }
 
-fn new_set_id() -> String {
+/// A fresh `BackupSetId`.
+pub fn new_set_id() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     format!(
         "bs{}",
