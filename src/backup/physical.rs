@@ -46,6 +46,9 @@ const SCRATCH_PREFIX: &str = "physical-backup.";
 /// Lines of the tool's stderr kept for the error message.
 const KEPT_STDERR_LINES: usize = 5;
 
+/// Longest piece of a stderr line read at once (and logged as one line).
+const MAX_STDERR_LINE_BYTES: usize = 8 * 1024;
+
 /// Characters kept of each of those lines: the error stays short whatever
 /// the tool prints.
 const KEPT_STDERR_CHARS: usize = 300;
@@ -214,12 +217,23 @@ pub async fn backup(
 }
 
 /// Logs each stderr line of the tool; the last few, for an error message.
-async fn log_stderr(stderr: tokio::process::ChildStderr) -> Vec<String> {
-    let mut lines = BufReader::new(stderr).lines();
+/// A line longer than [`MAX_STDERR_LINE_BYTES`] is logged in pieces, so
+/// memory stays bounded whatever the tool prints.
+async fn log_stderr(stderr: impl tokio::io::AsyncRead + Unpin) -> Vec<String> {
+    let mut reader = BufReader::new(stderr);
+    let mut piece = Vec::with_capacity(MAX_STDERR_LINE_BYTES);
     let mut last = VecDeque::with_capacity(KEPT_STDERR_LINES);
-    while let Ok(Some(line)) = lines.next_line().await {
+    loop {
+        piece.clear();
+        let mut limited = (&mut reader).take(MAX_STDERR_LINE_BYTES as u64);
+        match limited.read_until(b'\n', &mut piece).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&piece);
+        let line = line.trim_end_matches(['\n', '\r']);
         tracing::info!(target: "dbs_gateway::backup::tool", "{line}");
-        keep_line(&mut last, &line);
+        keep_line(&mut last, line);
     }
     last.into()
 }
@@ -392,6 +406,18 @@ mod tests {
         assert_eq!(last.len(), KEPT_STDERR_LINES);
         assert!(last[0].starts_with("15"));
         assert!(last.iter().all(|l| l.chars().count() == KEPT_STDERR_CHARS));
+    }
+
+    #[tokio::test]
+    async fn an_endless_stderr_line_is_read_in_bounded_pieces() {
+        let endless = vec![b'x'; MAX_STDERR_LINE_BYTES * 3 + 10];
+        let mut text = endless.clone();
+        text.extend_from_slice(b"\nlast words\n");
+        let last = log_stderr(&text[..]).await;
+        assert_eq!(last.len(), 5);
+        assert_eq!(last[4], "last words");
+        assert_eq!(last[3], "x".repeat(10));
+        assert_eq!(last[0], "x".repeat(KEPT_STDERR_CHARS));
     }
 
     #[test]
