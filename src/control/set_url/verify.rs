@@ -25,11 +25,6 @@ impl UrlError {
             UrlError::Expired(_) => "SetUrl.Expired",
         }
     }
-
-    /// A refused URL stays refused; a fresh one must be asked for.
-    pub fn is_retryable(&self) -> bool {
-        false
-    }
 }
 
 /// Checks a URL's `Expires` and `Signature` (signature first, in constant time).
