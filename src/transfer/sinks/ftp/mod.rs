@@ -405,6 +405,16 @@ fn map_ftp_error(location: &str, e: FtpError) -> SinkError {
                 message,
             };
         }
+        // 452 (insufficient storage) and 552 (storage allocation
+        // exceeded): the server is full, which no retry mends.
+        if matches!(r.status.code(), 452 | 552) {
+            return SinkError::NoSpace {
+                target: KIND,
+                location: location.to_owned(),
+                needed: 0,
+                available: 0,
+            };
+        }
     }
     SinkError::Remote {
         target: KIND,
@@ -809,5 +819,23 @@ mod tests {
         );
         assert_eq!(e.code(), "Target.AccessDenied");
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn a_full_server_is_no_space_not_retryable() {
+        for (status, text) in [
+            (Status::RequestedActionNotTaken, "452 Not enough space"),
+            (Status::ExceededStorage, "552 Quota exceeded"),
+        ] {
+            let e = map_ftp_error(
+                "ftp://h:21",
+                FtpError::UnexpectedResponse(suppaftp::types::Response::new(
+                    status,
+                    text.as_bytes().to_vec(),
+                )),
+            );
+            assert_eq!(e.code(), "Target.NoSpace", "{text}");
+            assert!(!e.is_retryable());
+        }
     }
 }
