@@ -7,9 +7,9 @@ what was backed up.
 - `restore_logical(set_file, workdir)`: a fresh MariaDB (`mariadb-install-db`)
   is started and the SQL is loaded with the `mariadb` client.
 - `checksums(server, databases)`: `{"db.table": CHECKSUM TABLE value}`.
-- `source()` and `seed_databases(...)`: the test MariaDB that scripts/test.sh
-  starts (DBS_TEST_MYSQL_*), and databases of several engines and types to
-  back up from it.
+- `source()`, `source_database_toml()` and `seed_databases(...)`: the test
+  MariaDB that scripts/test.sh starts (DBS_TEST_MYSQL_*), its gateway.toml
+  entry, and databases of several engines and types to back up from it.
 
 A set is given as bytes or as a path. Each restored server binds 127.0.0.1 on
 a free port and runs with `--skip-grant-tables` (the set's accounts and
@@ -26,6 +26,7 @@ services/mariadb.sh installs them). As root, the servers run as root
 
 import atexit
 import getpass
+import json
 import os
 import secrets
 import shutil
@@ -289,6 +290,19 @@ def source():
     """A `Client` of the test MariaDB as its admin user."""
     return Client.tcp(env("DBS_TEST_MYSQL_HOST"), env("DBS_TEST_MYSQL_PORT"),
                       env("DBS_TEST_MYSQL_ADMIN_USER"), env("DBS_TEST_MYSQL_ADMIN_PASSWORD"))
+
+
+def source_database_toml():
+    """gateway.toml's `[[databases]]` entry for the test MariaDB, with its
+    admin login."""
+    return f"""
+[[databases]]
+type = "mysql"
+host = {json.dumps(env("DBS_TEST_MYSQL_HOST"))}
+port = {int(env("DBS_TEST_MYSQL_PORT"))}
+user = {json.dumps(env("DBS_TEST_MYSQL_ADMIN_USER"))}
+password = {json.dumps(env("DBS_TEST_MYSQL_ADMIN_PASSWORD"))}
+"""
 
 
 def seed_databases(client, rows=20000):

@@ -13,7 +13,7 @@ import pytest
 
 from harness import binary
 from restore import (checksums, drop_databases, env, restore_logical, restore_physical, seed_databases, source,
-                     tables)
+                     source_database_toml, tables)
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +44,7 @@ access_key_secret = "unused-here"
 
 [targets.local]
 root = {json.dumps(str(sets))}
-
-[[databases]]
-type = "mysql"
-host = {json.dumps(host)}
-port = {port}
-user = {json.dumps(env("DBS_TEST_MYSQL_ADMIN_USER"))}
-password = {json.dumps(env("DBS_TEST_MYSQL_ADMIN_PASSWORD"))}
-""")
+{source_database_toml()}""")
     name = f"set.{'xb' if method == 'physical' else 'sql'}"
     out = subprocess.run(
         [binary("dbs-gateway"), "backup", "--config", str(config), "--host", host, "--port", port,
