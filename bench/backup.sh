@@ -20,32 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SIZE_MIB=${SIZE_MIB:-2048}
-TABLES=${TABLES:-8}
 THREADS=${THREADS:-4}
-RUNS=${RUNS:-1}
 export DBS_TESTRUN="${BENCH_DIR:-$ROOT/.benchrun-backup}"
-rm -rf "$DBS_TESTRUN"
-mkdir -p "$DBS_TESTRUN"
-
-# shellcheck source=scripts/lib/common.sh
-source scripts/lib/common.sh
-# shellcheck source=scripts/lib/services/mariadb.sh
-source scripts/lib/services/mariadb.sh
-# shellcheck source=bench/lib/measure.sh
-source bench/lib/measure.sh
 # shellcheck source=bench/lib/backup-data.sh
 source bench/lib/backup-data.sh
-cleanup() {
-    local rc=$?
-    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/mariadb-bench/error.log >&2 || true
-    stop_all_services
-    rm -rf "$DBS_TESTRUN"
-}
-trap cleanup EXIT
-
-ensure_debian_packages mariadbd:mariadb-server mariadb:mariadb-client \
-    mariadb-backup:mariadb-backup /usr/bin/time:time
+backup_bench_init
 
 start_bench_mariadb
 load_bench_rows "$SIZE_MIB" "$TABLES"

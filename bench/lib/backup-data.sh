@@ -1,9 +1,35 @@
 # The backup benchmarks' shared parts (bench/backup.sh, bench/backup-gateway.sh):
-# a private MariaDB filled with rows, the reference tools' legs
-# (`mariadb-backup --backup --stream=xbstream > file`,
+# their run directory, a private MariaDB filled with rows, the reference
+# tools' legs (`mariadb-backup --backup --stream=xbstream > file`,
 # `mariadb-dump --single-transaction > file`), the check that each output is
-# whole, and the results table. Needs DBS_TESTRUN set and scripts/lib/common.sh,
-# scripts/lib/services/mariadb.sh and bench/lib/measure.sh sourced.
+# whole, and the results table. Source it from the repository's root with
+# DBS_TESTRUN set, then call backup_bench_init.
+
+# shellcheck source=scripts/lib/common.sh
+source scripts/lib/common.sh
+# shellcheck source=scripts/lib/services/mariadb.sh
+source scripts/lib/services/mariadb.sh
+# shellcheck source=bench/lib/measure.sh
+source bench/lib/measure.sh
+
+# backup_bench_init: SIZE_MIB (default 2048), TABLES (8) and RUNS (1)
+# defaulted; a fresh $DBS_TESTRUN, removed with every server stopped on exit
+# (the servers' last log lines shown on failure); the tools installed.
+backup_bench_init() {
+    SIZE_MIB=${SIZE_MIB:-2048} TABLES=${TABLES:-8} RUNS=${RUNS:-1}
+    rm -rf "$DBS_TESTRUN"
+    mkdir -p "$DBS_TESTRUN"
+    trap _backup_bench_cleanup EXIT
+    ensure_debian_packages mariadbd:mariadb-server mariadb:mariadb-client \
+        mariadb-backup:mariadb-backup /usr/bin/time:time
+}
+
+_backup_bench_cleanup() {
+    local rc=$?
+    [ "$rc" -eq 0 ] || tail -n 20 "$DBS_TESTRUN"/mariadb-bench/error.log "$DBS_TESTRUN"/agent.log 2>/dev/null >&2 || true
+    stop_all_services
+    rm -rf "$DBS_TESTRUN"
+}
 
 # start_bench_mariadb: a MariaDB "bench" (buffer pool 1 GiB, binlog on);
 # sets PORT and PASSWORD, the client SQL=(mariadb … --user=dbs_admin) with
