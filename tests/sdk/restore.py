@@ -15,9 +15,9 @@ A set is given as bytes or as a path. Each restored server binds 127.0.0.1 on
 a free port and runs with `--skip-grant-tables` (the set's accounts and
 passwords are not the test's to know); its socket lives in a short private
 directory under the system's temp dir (a Unix socket path is at most 107
-bytes). A server is a context manager that stops it on exit, and every server
-still running when the interpreter exits is stopped too, so a failing test
-leaves none behind.
+bytes). A server is a context manager that stops it on exit, every server
+still running when the interpreter exits is stopped too, and a server gets
+SIGTERM if the test process is killed: a failing test leaves none behind.
 
 Only the server's own command-line tools are used (no Python driver): the
 packages are mariadb-server, mariadb-client and mariadb-backup (scripts/lib/
@@ -25,11 +25,13 @@ services/mariadb.sh installs them). As root, the servers run as root
 (`--user=root`), as scripts/lib/services/mariadb.sh starts the test servers."""
 
 import atexit
+import ctypes
 import getpass
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -137,7 +139,8 @@ class ThrowawayServer:
                  f"--pid-file={self.rundir / 'mysqld.pid'}", f"--port={self.port}",
                  "--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-grant-tables",
                  "--skip-log-bin", "--innodb-buffer-pool-size=64M", f"--log-error={self.error_log}"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent)
             _RUNNING.add(self)
             if self._wait_ready(timeout):
                 return
@@ -195,6 +198,12 @@ class ThrowawayServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the test process dies, even by
+    SIGKILL, when no atexit handler runs (Linux's PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 @atexit.register
