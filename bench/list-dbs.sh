@@ -26,35 +26,10 @@ step "creating 1,000 databases"
 python3 -c 'print("".join(f"CREATE DATABASE bench_{i:04d};" for i in range(1000)))' |
     mariadb --no-defaults -h 127.0.0.1 -P "$DBS_TEST_MYSQL_PORT" -u "$DBS_TEST_MYSQL_ADMIN_USER" -p"$DBS_TEST_MYSQL_ADMIN_PASSWORD"
 
-PORT=$(free_port)
-BIN=target/release
-"$BIN/dbs-control" access-key create --data-dir "$DBS_TESTRUN/control" > "$DBS_TESTRUN/key.json"
-"$BIN/dbs-control" access-key create --role gateway --data-dir "$DBS_TESTRUN/control" > "$DBS_TESTRUN/gateway-key.json"
-"$BIN/dbs-control" serve --listen "127.0.0.1:$PORT" --data-dir "$DBS_TESTRUN/control" 2>"$DBS_TESTRUN/control.log" &
-track_pid $!
-wait_for_port "$PORT" dbs-control
-read -r KEY_ID KEY_SECRET < <(python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["AccessKeyId"], k["AccessKeySecret"])' "$DBS_TESTRUN/key.json")
-read -r GATEWAY_KEY_ID GATEWAY_KEY_SECRET < <(python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["AccessKeyId"], k["AccessKeySecret"])' "$DBS_TESTRUN/gateway-key.json")
-cat > "$DBS_TESTRUN/gateway.toml" <<TOML
-[gateway]
-identifier = "bench-dbs"
-state_dir = "$DBS_TESTRUN/state"
-[control]
-endpoint = "http://127.0.0.1:$PORT"
-access_key_id = "$GATEWAY_KEY_ID"
-access_key_secret = "$GATEWAY_KEY_SECRET"
-[log]
-level = "warn"
-[[databases]]
-type = "mysql"
-host = "127.0.0.1"
-port = $DBS_TEST_MYSQL_PORT
-user = "$DBS_TEST_MYSQL_ADMIN_USER"
-password = "$DBS_TEST_MYSQL_ADMIN_PASSWORD"
-TOML
-"$BIN/dbs-gateway" run --config "$DBS_TESTRUN/gateway.toml" 2>"$DBS_TESTRUN/agent.log" &
-track_pid $!
+source bench/lib/control-agent.sh
+start_control_and_agent target/release bench-dbs "$DBS_TEST_MYSQL_PORT" \
+    "$DBS_TEST_MYSQL_ADMIN_USER" "$DBS_TEST_MYSQL_ADMIN_PASSWORD"
 
-DBS_ENDPOINT="127.0.0.1:$PORT" DBS_ACCESS_KEY_ID="$KEY_ID" DBS_ACCESS_KEY_SECRET="$KEY_SECRET" \
+DBS_ENDPOINT="127.0.0.1:$CONTROL_PORT" DBS_ACCESS_KEY_ID="$KEY_ID" DBS_ACCESS_KEY_SECRET="$KEY_SECRET" \
 DBS_DB_FILE="$DBS_TESTRUN/control/dbs-control.sqlite3" \
     "$ROOT/.bench/venv/bin/python" bench/list_dbs.py

@@ -153,6 +153,16 @@ def legacy_call(control, request, secret=None):
     return json.loads(client.do_action_with_exception(request))
 
 
+def online_gateway_id(dbs, identifier, region="cn-hangzhou"):
+    """The BackupGatewayId of gateway `identifier` once DescribeBackupGatewayList
+    (through the SDK client `dbs`) shows it ONLINE, else None."""
+    from alibabacloud_dbs20190306 import models
+    body = dbs.describe_backup_gateway_list(
+        models.DescribeBackupGatewayListRequest(region=region, identifier=identifier)).body
+    items = body.items.backup_gateway if body.items else []
+    return items[0].backup_gateway_id if items and items[0].backup_gateway_status == "ONLINE" else None
+
+
 def raw_call(control, action, **params):
     """An action through alibabacloud-dbs20190306's client, answering the raw
     JSON body (the SDK models drop fields they do not know)."""

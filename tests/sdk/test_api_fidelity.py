@@ -10,7 +10,7 @@ from alibabacloud_dbs20190306 import models
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from Tea.exceptions import TeaException
 
-from harness import add_set, as_gateway, Control, Gateway, raw_call, tea_client, wait_until
+from harness import add_set, as_gateway, Control, Gateway, online_gateway_id, raw_call, tea_client, wait_until
 
 REGION = "cn-hangzhou"
 
@@ -20,13 +20,6 @@ def control(tmp_path):
     control = Control(tmp_path / "control", "--heartbeat-interval", "1").start()
     yield control
     control.stop()
-
-
-def online_id(dbs, identifier):
-    body = dbs.describe_backup_gateway_list(
-        models.DescribeBackupGatewayListRequest(region=REGION, identifier=identifier)).body
-    items = body.items.backup_gateway if body.items else []
-    return items[0].backup_gateway_id if items and items[0].backup_gateway_status == "ONLINE" else None
 
 
 def test_get_dblist_by_task_id_alone_and_its_error_code_explained(tmp_path, control):
@@ -39,7 +32,7 @@ port = 9
 """).start()
     try:
         dbs = tea_client(control)
-        gateway_id = int(wait_until(lambda: online_id(dbs, "fidelity-host"), "the gateway to be ONLINE"))
+        gateway_id = int(wait_until(lambda: online_gateway_id(dbs, "fidelity-host"), "the gateway to be ONLINE"))
         with pytest.raises(TeaException) as refused:
             dbs.create_get_dblist_from_agent_task(models.CreateGetDBListFromAgentTaskRequest(
                 backup_gateway_id=gateway_id, database_type="Redis", source_endpoint_ip="127.0.0.1",

@@ -12,7 +12,7 @@ import pytest
 from alibabacloud_dbs20190306 import models
 from Tea.exceptions import TeaException
 
-from harness import Control, Gateway, raw_call, tea_client, wait_until
+from harness import Control, Gateway, online_gateway_id, raw_call, tea_client, wait_until
 
 REGION = "cn-hangzhou"
 
@@ -76,18 +76,11 @@ port = 9
 """
     gateway = Gateway(tmp_path / "gw", control, identifier="dbhost", extra_toml=databases).start()
     dbs = tea_client(control)
-    gateway_id = wait_until(lambda: online_id(dbs, "dbhost"), "the gateway to be ONLINE")
+    gateway_id = wait_until(lambda: online_gateway_id(dbs, "dbhost"), "the gateway to be ONLINE")
     yield control, gateway, dbs, int(gateway_id)
     if gateway.proc.poll() is None:
         gateway.kill()
     control.stop()
-
-
-def online_id(dbs, identifier):
-    body = dbs.describe_backup_gateway_list(
-        models.DescribeBackupGatewayListRequest(region=REGION, identifier=identifier)).body
-    items = body.items.backup_gateway if body.items else []
-    return items[0].backup_gateway_id if items and items[0].backup_gateway_status == "ONLINE" else None
 
 
 def create(dbs, gateway_id, db_type, port, token=None):

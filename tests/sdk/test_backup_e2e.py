@@ -1,0 +1,109 @@
+"""PENDING MERGE: this draft needs the backup plan actions and scheduler and
+the agent's backup executor with its upload to dbs-control, which are not on
+this branch. Until they are merged the whole module is skipped (`pytestmark`
+below); remove that mark once they are and finish what the merge changes.
+
+Backup plans end to end through the official SDK (alibabacloud-dbs20190306):
+CreateBackupPlan (MySQL, physical or logical), ConfigureBackupPlan with the
+source on a gateway's host (`SourceEndpointInstanceType=agent`), StartBackupPlan
+(its `CreatedFullBackupsetId`), DescribeFullBackupList until that set has
+finished, then the set downloaded as a user downloads one
+(CreateFullBackupSetDownload, DescribeBackupSetDownloadTaskList's URL) and
+restored with restore.py: its `CHECKSUM TABLE` results equal the source's at
+backup time; `BackupObjects` limits what a logical set holds; the password a
+client sends is neither stored nor logged by dbs-control."""
+
+import json
+import time
+import uuid
+
+import pytest
+
+from harness import Control, Gateway, online_gateway_id, tea_client, wait_until
+from plans import download, finished_set, start_plan
+from restore import (checksums, drop_databases, env, restore_logical, restore_physical, seed_databases, source,
+                     source_database_toml, tables)
+
+pytestmark = pytest.mark.skip(reason="pending merge: backup plans (plans branch) and the agent's backups (upload branch)")
+
+# A client's source password: the agent logs in with its own gateway.toml entry.
+CLIENT_PASSWORD = f"client-sent-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    """Three databases on the test MariaDB; dropped at the end."""
+    client = source()
+    databases = seed_databases(client)
+    yield client, databases
+    drop_databases(client, databases)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """dbs-control, and a gateway whose gateway.toml holds the test
+    MariaDB's login, online: (control, SDK client, BackupGatewayId)."""
+    control = Control(tmp_path / "control", "--heartbeat-interval", "1").start()
+    gateway = Gateway(tmp_path / "gw", control, identifier="db-host-backup",
+                      extra_toml=source_database_toml()).start()
+    dbs = tea_client(control)
+    gateway_id = wait_until(lambda: online_gateway_id(dbs, "db-host-backup"), "the gateway to be ONLINE")
+    yield control, dbs, int(gateway_id)
+    if gateway.proc.poll() is None:
+        gateway.terminate()
+    control.stop()
+
+
+def assert_password_kept_out(control):
+    """CLIENT_PASSWORD is in no file of dbs-control's data dir nor its log."""
+    for path in [control.log, *control.data_dir.rglob("*")]:
+        if path.is_file():
+            assert CLIENT_PASSWORD.encode() not in path.read_bytes(), f"the client's password is in {path}"
+
+
+def test_a_physical_plan_backup_restores_with_the_sources_checksums(tmp_path, setup, seeded):
+    control, dbs, gateway_id = setup
+    client, databases = seeded
+    want = checksums(client, databases)
+    started = time.monotonic()
+    plan_id, set_id = start_plan(dbs, gateway_id, "physical", env("DBS_TEST_MYSQL_PORT"), password=CLIENT_PASSWORD)
+    item = finished_set(dbs, plan_id, set_id)
+    assert item.backup_size > 0
+    set_bytes = download(dbs, plan_id, set_id)
+    assert len(set_bytes) == item.backup_size
+    print(f"physical set: {len(set_bytes)} bytes in {time.monotonic() - started:.1f} s")
+
+    with restore_physical(set_bytes, tmp_path) as server:
+        assert checksums(server, databases) == want
+    assert_password_kept_out(control)
+
+
+def test_a_logical_plan_backup_restores_with_the_sources_checksums(tmp_path, setup, seeded):
+    control, dbs, gateway_id = setup
+    client, databases = seeded
+    want = checksums(client, databases)
+    objects = json.dumps([{"DBName": d} for d in databases])
+    plan_id, set_id = start_plan(dbs, gateway_id, "logical", env("DBS_TEST_MYSQL_PORT"), objects, CLIENT_PASSWORD)
+    item = finished_set(dbs, plan_id, set_id)
+    set_bytes = download(dbs, plan_id, set_id)
+    assert len(set_bytes) == item.backup_size
+
+    with restore_logical(set_bytes, tmp_path) as server:
+        assert tables(server) == sorted(want)
+        assert checksums(server, databases) == want
+    assert_password_kept_out(control)
+
+
+def test_backup_objects_limit_what_a_logical_plan_backs_up(tmp_path, setup, seeded):
+    _, dbs, gateway_id = setup
+    client, databases = seeded
+    audit, media, shop = databases
+    want = {k: v for k, v in checksums(client, databases).items()
+            if k.startswith(f"{media}.") or k == f"{shop}.orders"}
+    objects = json.dumps([{"DBName": media}, {"DBName": shop, "TableIncludes": [{"TableName": "orders"}]}])
+    plan_id, set_id = start_plan(dbs, gateway_id, "logical", env("DBS_TEST_MYSQL_PORT"), objects, CLIENT_PASSWORD)
+    finished_set(dbs, plan_id, set_id)
+
+    with restore_logical(download(dbs, plan_id, set_id), tmp_path) as server:
+        assert tables(server) == sorted(want)  # no audit database, no shop.customers
+        assert checksums(server, databases) == want
