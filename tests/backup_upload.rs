@@ -5,6 +5,7 @@
 //! refuses what it must, with its codes (raw requests signed with the test
 //! keys, the test acting as the gateway); an agent SIGKILLed mid-upload
 //! completes the set after its restart and no half set is listed meanwhile;
+//! a control plane restarted mid-upload gets the rest of the same backup;
 //! MSSQL and Redis backups fail with their code.
 //!
 //! There is no public action that starts a plan here: runs are queued
@@ -296,6 +297,34 @@ async fn an_agent_killed_mid_upload_completes_the_set_after_its_restart() {
         log.matches("backup starts").count(),
         2,
         "one backup per attempt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_plane_restarted_mid_upload_gets_the_rest_of_the_same_backup() {
+    let mut rig = Rig::new(true);
+    let gateway_id: i64 = rig.control.wait_online("dbhost").parse().unwrap();
+    let (set_id, task_id) = rig.queue(gateway_id, "MySQL", BackupMethod::Physical, Some(4096));
+    let part = rig.part(&set_id);
+    wait_for("a first chunk to be held", Duration::from_secs(120), || {
+        std::fs::metadata(&part)
+            .ok()
+            .filter(|m| m.len() > 0)
+            .map(|_| ())
+    });
+    // Away for longer than a chunk takes at this speed: a PUT fails.
+    rig.control.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    rig.control.restart();
+
+    let task = rig.ended(task_id, Duration::from_secs(600));
+    assert_recorded(&rig, &set_id, &task).await;
+    let log = rig.gateway.as_ref().unwrap().log_text();
+    assert!(log.contains("upload request failed; retrying"), "{log}");
+    assert_eq!(
+        log.matches("backup starts").count(),
+        1,
+        "one backup, uploaded on"
     );
 }
 

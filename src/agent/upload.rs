@@ -127,19 +127,25 @@ impl UploadTarget {
         }
     }
 
-    /// Stores `chunk` at `offset`; the bytes held after it.
+    /// Stores `chunk` at `offset`; the bytes held after it. After a
+    /// failure the control plane is asked what it holds: a chunk that
+    /// arrived whole is not sent again, and one it holds a part of (it was
+    /// stopped while writing) goes on from there. A chunk at 0 is sent
+    /// again whole (it discards what is held).
     async fn put(&self, offset: u64, chunk: Bytes) -> Result<u64, SinkError> {
-        let mut crc = crc64fast::Digest::new();
-        crc.write(&chunk);
-        let params = [
-            (upload_param::OFFSET, offset.to_string()),
-            (upload_param::CHUNK_CRC64, crc.sum64().to_string()),
-        ];
         let end = offset + chunk.len() as u64;
+        let mut at = offset;
         let mut failures = 0;
         loop {
+            let rest = chunk.slice((at - offset) as usize..);
+            let mut crc = crc64fast::Digest::new();
+            crc.write(&rest);
+            let params = [
+                (upload_param::OFFSET, at.to_string()),
+                (upload_param::CHUNK_CRC64, crc.sum64().to_string()),
+            ];
             let error = match self
-                .request::<UploadState>(Method::PUT, &params, Some(chunk.clone()))
+                .request::<UploadState>(Method::PUT, &params, Some(rest))
                 .await
             {
                 Ok(state) => return Ok(state.offset),
@@ -149,22 +155,27 @@ impl UploadTarget {
             if !transient && error.code() != Some("Upload.OffsetMismatch") {
                 return Err(self.failed(&error));
             }
+            failures += 1;
             if transient {
-                failures += 1;
                 self.pause(failures, &error).await?;
+            } else if failures > self.retry.max_retries {
+                return Err(self.failed(&error));
             }
-            // Where is the control plane? A chunk whose answer was lost
-            // is there already.
+            if offset == 0 {
+                // What is held may be an earlier attempt's: a chunk at 0
+                // discards it, so it is simply sent again.
+                continue;
+            }
             match self.held().await? {
                 held if held == end => return Ok(held),
-                held if held == offset && transient => {}
+                held if (offset..end).contains(&held) => at = held,
                 held => {
                     return Err(SinkError::Remote {
                         target: KIND,
                         location: self.url.to_string(),
                         message: format!(
-                        "the control plane holds {held} bytes, the upload is at {offset} ({error})"
-                    ),
+                            "the control plane holds {held} bytes, the chunk spans {offset}..{end} ({error})"
+                        ),
                         retryable: false,
                     })
                 }
