@@ -153,6 +153,22 @@ impl Rig {
         response.bytes().await.unwrap().to_vec()
     }
 
+    /// Queues a physical backup slow enough (4 MiB/s) that a kill lands
+    /// after its first chunk and before its end, and waits for the first
+    /// chunk to be held; the set id and the task id.
+    fn slow_backup_under_way(&self) -> (String, i64) {
+        let gateway_id: i64 = self.control.wait_online("dbhost").parse().unwrap();
+        let (set_id, task_id) = self.queue(gateway_id, "MySQL", BackupMethod::Physical, Some(4096));
+        let part = self.part(&set_id);
+        wait_for("a first chunk to be held", Duration::from_secs(120), || {
+            std::fs::metadata(&part)
+                .ok()
+                .filter(|m| m.len() > 0)
+                .map(|_| ())
+        });
+        (set_id, task_id)
+    }
+
     fn part(&self, set_id: &str) -> PathBuf {
         runs::part_file(&self.control.data_dir, set_id)
     }
@@ -273,16 +289,7 @@ async fn mssql_and_redis_backups_fail_with_their_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_killed_mid_upload_completes_the_set_after_its_restart() {
     let mut rig = Rig::new(true);
-    let gateway_id: i64 = rig.control.wait_online("dbhost").parse().unwrap();
-    // Slow enough that the kill lands after the first chunk, before the end.
-    let (set_id, task_id) = rig.queue(gateway_id, "MySQL", BackupMethod::Physical, Some(4096));
-    let part = rig.part(&set_id);
-    wait_for("a first chunk to be held", Duration::from_secs(120), || {
-        std::fs::metadata(&part)
-            .ok()
-            .filter(|m| m.len() > 0)
-            .map(|_| ())
-    });
+    let (set_id, task_id) = rig.slow_backup_under_way();
     let mut gateway = rig.gateway.take().unwrap();
     gateway.kill();
     assert_eq!(rig.task(task_id).state, "running");
@@ -303,15 +310,7 @@ async fn an_agent_killed_mid_upload_completes_the_set_after_its_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_control_plane_restarted_mid_upload_gets_the_rest_of_the_same_backup() {
     let mut rig = Rig::new(true);
-    let gateway_id: i64 = rig.control.wait_online("dbhost").parse().unwrap();
-    let (set_id, task_id) = rig.queue(gateway_id, "MySQL", BackupMethod::Physical, Some(4096));
-    let part = rig.part(&set_id);
-    wait_for("a first chunk to be held", Duration::from_secs(120), || {
-        std::fs::metadata(&part)
-            .ok()
-            .filter(|m| m.len() > 0)
-            .map(|_| ())
-    });
+    let (set_id, task_id) = rig.slow_backup_under_way();
     // Away for longer than a chunk takes at this speed: a PUT fails.
     rig.control.kill();
     std::thread::sleep(Duration::from_secs(4));

@@ -25,6 +25,7 @@ use crate::backup::source::{BackupJob, BackupSource, BackupSummary};
 use crate::discovery::{self, DatabaseType, ListRequest};
 use crate::transfer::downloader::options_from;
 use crate::transfer::pipeline;
+use crate::transfer::sinks::{SinkError, Target};
 use crate::transfer::throttle::Throttle;
 use crate::transfer::TransferError;
 
@@ -33,6 +34,9 @@ use super::upload::UploadTarget;
 
 /// Error code of a backup of a database type this gateway does not back up.
 pub const UNSUPPORTED_TYPE: &str = "Backup.UnsupportedDatabaseType";
+
+/// Error code of a backup whose upload to the control plane failed.
+pub const UPLOAD_FAILED: &str = "Backup.UploadFailed";
 
 /// Most threads of the producers' runtime.
 const MAX_PRODUCER_THREADS: usize = 4;
@@ -116,13 +120,22 @@ async fn backup(
             options: LogicalOptions::default(),
         },
     };
-    let failed = |e: TransferError| TaskError::new(e.code(), e.to_string());
     let target = UploadTarget::new(
         ctx.client.clone(),
         &spec.backup_set_id,
         options_from(&config.transfer, None).retry,
     )
-    .map_err(|e| failed(e.into()))?;
+    .map_err(|e| TaskError::new(UPLOAD_FAILED, e.to_string()))?;
+    let uploads = target.kind();
+    let failed = |e: TransferError| {
+        let code = match &e {
+            TransferError::Sink(SinkError::Remote { target, .. }) if *target == uploads => {
+                UPLOAD_FAILED
+            }
+            _ => e.code(),
+        };
+        TaskError::new(code, e.to_string())
+    };
     let path = RelPath::component("BackupSetId", &spec.backup_set_id)
         .map_err(|e| TaskError::new(e.code(), e.to_string()))?;
     let limit = [
