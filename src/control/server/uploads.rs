@@ -148,13 +148,15 @@ async fn handle(
             .into())
         }
     }
-    let upload = own_upload(plane, &caller, set_id).await?;
     let lock = {
         let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(upload.set_id.clone()).or_default().clone()
+        locks.entry(set_id.clone()).or_default().clone()
     };
-    let answer = {
+    let answer = async {
         let _held = lock.lock().await;
+        // Looked up under the lock: a request waiting for another (a
+        // retried complete) sees what that one did.
+        let upload = own_upload(plane, &caller, set_id.clone()).await?;
         match *method {
             Method::GET => held(&upload.part).await.map(state),
             Method::PUT => put(&upload, query, headers, body).await.map(state),
@@ -166,10 +168,11 @@ async fn handle(
                 None,
             )),
         }
-    };
+    }
+    .await;
     let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
     if Arc::strong_count(&lock) == 2 {
-        locks.remove(&upload.set_id);
+        locks.remove(&set_id);
     }
     answer
 }
