@@ -246,6 +246,13 @@ async fn physical_and_logical_backups_end_as_recorded_sets_and_auto_download() {
     );
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(text.trim_end().lines().last(), Some(COMPLETE_MARKER));
+    // The test server writes a binlog: the snapshot's position is reported.
+    let position = task.result.as_ref().unwrap()["BinlogPosition"].clone();
+    let (file, offset) = position.as_str().unwrap().rsplit_once(':').unwrap();
+    assert!(
+        !file.is_empty() && offset.parse::<u64>().is_ok(),
+        "{position}"
+    );
 
     // The plan's auto download fired for each set, into the local target.
     let downloads = rig.control.wait_ended(PLAN, 2, Duration::from_secs(120));
