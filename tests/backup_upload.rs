@@ -5,7 +5,8 @@
 //! refuses what it must, with its codes (raw requests signed with the test
 //! keys, the test acting as the gateway); an agent SIGKILLed mid-upload
 //! completes the set after its restart and no half set is listed meanwhile;
-//! a control plane restarted mid-upload gets the rest of the same backup;
+//! an agent stopped (SIGTERM) mid-backup leaves the task to a new backup; a
+//! control plane restarted mid-upload gets the rest of the same backup;
 //! MSSQL and Redis backups fail with their code.
 //!
 //! There is no public action that starts a plan here: runs are queued
@@ -312,6 +313,23 @@ async fn an_agent_killed_mid_upload_completes_the_set_after_its_restart() {
         2,
         "one backup per attempt"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_stopped_mid_backup_leaves_the_task_to_a_new_backup() {
+    let mut rig = Rig::new(true);
+    let (set_id, task_id) = rig.slow_backup_under_way();
+    let mut gateway = rig.gateway.take().unwrap();
+    assert!(gateway.terminate(), "the agent stops cleanly");
+    // Interrupted, not failed: nothing was reported, no set is recorded.
+    assert_eq!(rig.task(task_id).state, "running");
+    assert!(rig.set(&set_id).is_none());
+    assert!(gateway.log_text().contains("task interrupted by shutdown"));
+
+    gateway.restart();
+    let task = rig.ended(task_id, Duration::from_secs(600));
+    assert_recorded(&rig, &set_id, &task).await;
+    assert_eq!(gateway.log_text().matches("backup starts").count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
