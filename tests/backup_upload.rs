@@ -494,12 +494,18 @@ async fn the_upload_route_refuses_what_it_must_with_its_codes() {
     let whole_crc = crc64(whole);
 
     // A complete with the wrong size keeps the bytes; the right one records
-    // the set, and a second one answers the same.
+    // the set (even one moved but not recorded), and a second one answers
+    // the same.
     assert_eq!(
         code(&upload.post(11, &whole_crc).await),
         (400, Some("Upload.SizeMismatch"))
     );
     assert!(rig.set(&set_id).is_none());
+    // As a control plane killed between moving the whole among the sets and
+    // recording it leaves it: the complete takes it from there.
+    let sets_dir = control.data_dir.join(sets::SETS_DIR);
+    std::fs::create_dir_all(&sets_dir).unwrap();
+    std::fs::rename(rig.part(&set_id), sets_dir.join(&set_id)).unwrap();
     let done = upload.post(12, &whole_crc).await;
     assert_eq!(done.0, 200, "{}", done.1);
     assert_eq!(done.1["CRC64"], json!(whole_crc));

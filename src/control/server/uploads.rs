@@ -404,7 +404,12 @@ async fn complete(
             None,
         ));
     }
-    let held = held(&upload.part).await?;
+    // A complete stopped between the move and the record (the control
+    // plane was killed) left the whole among the sets: it is taken there.
+    let moved = upload.data_dir.join(sets::SETS_DIR).join(&upload.set_id);
+    let was_moved = !upload.part.exists() && moved.exists();
+    let source = if was_moved { &moved } else { &upload.part };
+    let held = held(source).await?;
     if held != size {
         return Err(refused(
             400,
@@ -413,14 +418,14 @@ async fn complete(
             Some(held),
         ));
     }
-    let part = upload.part.clone();
-    let digest = tokio::task::spawn_blocking(move || sets::digest_file(&part))
+    let file = source.clone();
+    let digest = tokio::task::spawn_blocking(move || sets::digest_file(&file))
         .await
         .map_err(internal)?
-        .map_err(|e| internal(format!("{}: {e}", upload.part.display())))?;
+        .map_err(|e| internal(format!("{}: {e}", source.display())))?;
     if digest.crc64 != crc64 || digest.size != size {
         // The held bytes are not the set: the upload starts again from 0.
-        let _ = tokio::fs::remove_file(&upload.part).await;
+        let _ = tokio::fs::remove_file(source).await;
         return Err(refused(
             400,
             "Upload.ChecksumMismatch",
@@ -431,12 +436,14 @@ async fn complete(
             Some(0),
         ));
     }
-    let id = upload.set_id.clone();
-    let (part, target) = (upload.part.clone(), upload.data_dir.join(sets::SETS_DIR));
-    tokio::task::spawn_blocking(move || place(&part, &target, &id))
-        .await
-        .map_err(internal)?
-        .map_err(|e| internal(format!("placing set {}: {e}", upload.set_id)))?;
+    if !was_moved {
+        let id = upload.set_id.clone();
+        let (part, target) = (upload.part.clone(), upload.data_dir.join(sets::SETS_DIR));
+        tokio::task::spawn_blocking(move || place(&part, &target, &id))
+            .await
+            .map_err(internal)?
+            .map_err(|e| internal(format!("placing set {}: {e}", upload.set_id)))?;
+    }
     let run = upload.run.clone();
     let public_url = plane.settings.public_url.clone();
     let now = store::now_ms();
@@ -472,12 +479,9 @@ async fn complete(
                 auto_download = added.download.is_some(), "uploaded set recorded");
             Ok(answer(&added.set))
         }
-        Err(e) => {
-            // Back to a held upload, so a retried complete finds it.
-            let placed = upload.data_dir.join(sets::SETS_DIR).join(&upload.set_id);
-            let _ = std::fs::rename(placed, &upload.part);
-            Err(internal(e))
-        }
+        // The set stays among the sets, unrecorded: a retried complete
+        // takes it from there.
+        Err(e) => Err(internal(e)),
     }
 }
 
