@@ -6,7 +6,9 @@
 //! its CRC64 once full; memory stays bounded whatever the set's size. A
 //! transient failure (connection reset, timeout, 5xx) is retried with
 //! backoff after asking (`GET`) how many bytes the control plane holds: a
-//! chunk that arrived but whose answer was lost is not sent twice. `commit`
+//! chunk that arrived but whose answer was lost is not sent twice, one held
+//! in part (the control plane stopped while writing it) goes on from there.
+//! `commit`
 //! sends the last chunk and completes the set (`POST`) with its size and
 //! the CRC64 of all its bytes. The writer does not read back: a set is
 //! always uploaded from its start (`restart` sends an empty chunk at offset
