@@ -126,24 +126,9 @@ impl ControlClient {
         params: &[(&str, String)],
         extra_wait: Duration,
     ) -> Result<T, ClientError> {
-        let nonce = uuid::Uuid::new_v4().to_string();
-        let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
-        let mut form: Vec<(&str, &str)> = vec![
-            ("Action", action),
-            ("Version", API_VERSION),
-            ("Format", "JSON"),
-            ("AccessKeyId", &self.access_key_id),
-            ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureVersion", "1.0"),
-            ("SignatureNonce", &nonce),
-            ("Timestamp", &timestamp),
-        ];
-        form.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let signature = sign::sign_v1("POST", form.iter().copied(), self.secret.expose());
-        form.push(("Signature", &signature));
+        let form = self.signed("POST", action, params);
         let body =
             serde_urlencoded::to_string(&form).map_err(|e| ClientError::Decode(e.to_string()))?;
-
         let response = self
             .http
             .post(self.endpoint.clone())
@@ -153,21 +138,69 @@ impl ControlClient {
             .send()
             .await
             .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
-        let status = response.status();
-        let bytes = read_capped(response).await?;
-        if !status.is_success() {
-            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            let field = |name: &str| value[name].as_str().unwrap_or_default().to_string();
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                code: Some(field("Code"))
-                    .filter(|c| !c.is_empty())
-                    .unwrap_or_else(|| format!("HTTP{}", status.as_u16())),
-                message: field("Message"),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+        answer(response).await
     }
+
+    /// The parameters of an `action` call with `params`, v1-signed for the
+    /// HTTP `method` (nonce, timestamp and signature included).
+    pub fn signed(
+        &self,
+        method: &str,
+        action: &str,
+        params: &[(&str, String)],
+    ) -> Vec<(String, String)> {
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let timestamp = Utc::now().format(TIMESTAMP_FORMAT).to_string();
+        let mut signed: Vec<(String, String)> = [
+            ("Action", action),
+            ("Version", API_VERSION),
+            ("Format", "JSON"),
+            ("AccessKeyId", &self.access_key_id),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", &nonce),
+            ("Timestamp", &timestamp),
+        ]
+        .into_iter()
+        .chain(params.iter().map(|(k, v)| (*k, v.as_str())))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let signature = sign::sign_v1(
+            method,
+            signed.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            self.secret.expose(),
+        );
+        signed.push(("Signature".into(), signature));
+        signed
+    }
+
+    /// The HTTP client (its proxy and timeouts as configured).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// How long one request may take (`control.request_timeout_secs`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The JSON answer of `response`, or the control plane's error.
+pub async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+    let status = response.status();
+    let bytes = read_capped(response).await?;
+    if !status.is_success() {
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let field = |name: &str| value[name].as_str().unwrap_or_default().to_string();
+        return Err(ClientError::Api {
+            status: status.as_u16(),
+            code: Some(field("Code"))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| format!("HTTP{}", status.as_u16())),
+            message: field("Message"),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
 }
 
 /// Whether the endpoint's host is loopback: `localhost`, 127.0.0.0/8, ::1.

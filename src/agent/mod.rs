@@ -6,6 +6,7 @@
 //! Never imports `control`; it speaks to the control plane through `api`.
 
 pub mod backoff;
+pub mod backup;
 pub mod check;
 pub mod client;
 pub mod identity;
@@ -14,5 +15,6 @@ pub mod listing;
 pub mod notify;
 pub mod runtime;
 pub mod tasks;
+pub mod upload;
 
 pub use runtime::run;

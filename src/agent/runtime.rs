@@ -515,6 +515,7 @@ async fn run_task(shared: &Arc<Shared>, task: LeasedTask, cancel: &CancellationT
         downloader: &shared.downloader,
         control_url: shared.client.endpoint().as_str(),
         progress,
+        client: &shared.client,
     };
     let outcome = tasks::execute(&task.spec, &ctx, cancel).await;
     drop(ctx);

@@ -15,6 +15,9 @@ use crate::config::GatewayConfig;
 use crate::discovery::{self, DatabaseType, DiscoveryError, ListRequest};
 use crate::transfer::downloader::Downloader;
 use crate::transfer::error::TransferError;
+use crate::transfer::progress::{Progress, ProgressFn};
+
+use super::client::ControlClient;
 
 /// A task that failed, with the code and message reported to the control plane.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +61,24 @@ pub struct TaskContext<'a> {
     pub control_url: &'a str,
     /// Where progress goes (JSON), for the runtime to report.
     pub progress: watch::Sender<Option<Value>>,
+    /// The signed client of the control plane (uploads go through it).
+    pub client: &'a ControlClient,
+}
+
+impl TaskContext<'_> {
+    /// A pipeline progress callback that publishes `BytesDone`,
+    /// `BytesTotal`, `Percent` and `BytesPerSecond`.
+    pub fn progress_fn(&self) -> ProgressFn {
+        let progress = self.progress.clone();
+        Box::new(move |p: &Progress| {
+            progress.send_replace(Some(json!({
+                "BytesDone": p.done,
+                "BytesTotal": p.total,
+                "Percent": p.percent,
+                "BytesPerSecond": p.rate_bytes_per_sec,
+            })));
+        })
+    }
 }
 
 /// Runs a task to its end (or to a resumable point when `cancel` fires).
@@ -84,7 +105,8 @@ pub async fn execute(
             Err(TransferError::Cancelled) => return Outcome::Interrupted,
             other => other.map_err(|e| TaskError::new(e.code(), e.to_string())),
         },
-        TaskSpec::Backup(_) | TaskSpec::PreCheck(_) => Err(TaskError::new(
+        TaskSpec::Backup(backup) => return super::backup::run(backup, ctx, cancel).await,
+        TaskSpec::PreCheck(_) => Err(TaskError::new(
             "Task.Unsupported",
             format!("this gateway does not run {} tasks yet", spec.kind_name()),
         )),
@@ -132,18 +154,9 @@ async fn download_set(
     ctx: &TaskContext<'_>,
     cancel: &CancellationToken,
 ) -> Result<Value, TransferError> {
-    let progress = ctx.progress.clone();
-    let report = Box::new(move |p: &crate::transfer::progress::Progress| {
-        progress.send_replace(Some(json!({
-            "BytesDone": p.done,
-            "BytesTotal": p.total,
-            "Percent": p.percent,
-            "BytesPerSecond": p.rate_bytes_per_sec,
-        })));
-    });
     let outcome = ctx
         .downloader
-        .run(spec, ctx.control_url, report, cancel)
+        .run(spec, ctx.control_url, ctx.progress_fn(), cancel)
         .await?;
     Ok(json!({
         "Location": outcome.location,

@@ -434,22 +434,74 @@ pub struct BackupResult {
 }
 
 /// The route sets are uploaded on, `{set_id}` being the `BackupSetId` of a
-/// running backup task of the calling gateway:
+/// running (leased) backup task of the calling gateway:
 ///
-/// - `GET` answers how many bytes the control plane holds (JSON
-///   `{"Offset": n}`), so a restarted upload knows where to go on;
-/// - `PUT ?Offset=n&ChunkCRC64=c` appends a chunk at byte `n` (which must
-///   be the held size), checked against its CRC64 before it is kept;
-/// - `POST ?Size=s&CRC64=c` completes the set: the whole is checked, then
-///   the set enters the catalog.
+/// - `GET` answers how many bytes the control plane holds ([`UploadState`],
+///   JSON `{"Offset": n}`), so a retried or restarted upload knows where to
+///   go on;
+/// - `PUT ?Offset=n&ChunkCRC64=c` appends a chunk (its body, at most
+///   [`MAX_UPLOAD_CHUNK_BYTES`]) at byte `n`, which must be the held size
+///   (else 409 `Upload.OffsetMismatch`, answering the held `Offset`); a
+///   chunk whose CRC64 is not `c` is cut off again and refused (400
+///   `Upload.ChunkChecksumMismatch`). `Offset=0` starts a new upload:
+///   whatever was held is discarded first (a backup stream cannot be
+///   resumed, so a new attempt uploads a new backup from its start). The
+///   answer is the new held size;
+/// - `POST ?Size=s&CRC64=c` completes the set: the size and the CRC64 of
+///   the whole are checked, then the set enters the catalog (and the plan's
+///   auto-download rules fire). A complete of a set already recorded with
+///   the same size and CRC64 answers as the first did.
 ///
-/// Each request is signed like an RPC call (v1, the gateway's AccessKey) over
-/// its query parameters, `Action` being [`UPLOAD_ACTION`].
+/// Each request is signed like an RPC call (v1, the gateway's AccessKey)
+/// over its query parameters, `Action` being [`UPLOAD_ACTION`]; the body is
+/// not signed (each chunk carries its CRC64, the whole is checked at
+/// complete). Nonces and timestamps are checked as for RPC calls.
 pub const UPLOAD_ROUTE: &str = "/uploads/{set_id}";
 /// The `Action` an upload request signs.
 pub const UPLOAD_ACTION: &str = "GatewayUploadBackupSet";
 /// Largest chunk one upload `PUT` carries.
 pub const MAX_UPLOAD_CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The query parameters of the upload route.
+pub mod upload_param {
+    /// `PUT`: the byte the chunk starts at.
+    pub const OFFSET: &str = "Offset";
+    /// `PUT`: CRC-64/ECMA-182 of the chunk, decimal.
+    pub const CHUNK_CRC64: &str = "ChunkCRC64";
+    /// `POST`: the set's size.
+    pub const SIZE: &str = "Size";
+    /// `POST`: CRC-64/ECMA-182 of the whole set, decimal.
+    pub const CRC64: &str = "CRC64";
+}
+
+/// The path of the upload route for a set.
+pub fn upload_path(set_id: &str) -> String {
+    UPLOAD_ROUTE.replace("{set_id}", set_id)
+}
+
+/// The answer of the upload route's `GET` and `PUT` (and, with the error's
+/// code, of a refused `PUT` whose offset is not the held one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UploadState {
+    /// Bytes held.
+    pub offset: u64,
+}
+
+/// The answer of the upload route's `POST`: the set as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UploadComplete {
+    /// The set's id.
+    pub backup_set_id: String,
+    /// Its file name (`{method}-{UTC time}.{xb|sql}`).
+    pub backup_set_name: String,
+    /// Bytes.
+    pub size: u64,
+    /// CRC-64/ECMA-182, decimal.
+    #[serde(rename = "CRC64")]
+    pub crc64: String,
+}
 
 /// The `Result` of a finished GetDBList task, which GetDBListFromAgent
 /// answers from. A listing too large for one report keeps the names alone

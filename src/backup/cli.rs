@@ -201,7 +201,7 @@ pub async fn run_backup_cli(
         .map(|b| Arc::new(Throttle::new(b)));
     let mut options = options_from(&config.transfer, throttle);
     let (console, progress) = Console::start(&mut options);
-    let source = BackupSource::start(login, job);
+    let source = BackupSource::start(login, job, &tokio::runtime::Handle::current());
     let stored = pipeline::store(
         &source,
         target.as_ref(),

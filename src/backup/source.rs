@@ -57,16 +57,18 @@ pub struct BackupSource {
 }
 
 impl BackupSource {
-    /// Starts `job` on the server of `login`; the backup waits for its
-    /// reader once the channel is full.
-    pub fn start(login: Login, job: BackupJob) -> BackupSource {
+    /// Starts `job` on the server of `login`, run by `runtime` (the
+    /// reader's own, or one of its own so that producing the bytes does not
+    /// share a thread with sending them); the backup waits for its reader
+    /// once the channel is full.
+    pub fn start(login: Login, job: BackupJob, runtime: &tokio::runtime::Handle) -> BackupSource {
         let kind = match &job {
             BackupJob::Physical { .. } => "physical",
             BackupJob::Logical { .. } => "logical",
         };
         let shown = format!("{kind} backup of {}", login.endpoint());
         let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
-        let producer = tokio::spawn(async move {
+        let producer = runtime.spawn(async move {
             match job {
                 BackupJob::Physical { tool, work_dir } => {
                     physical::backup(&login, &tool, &work_dir, tx)

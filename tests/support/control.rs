@@ -374,6 +374,17 @@ pub fn add_set(data_dir: &Path, plan: &str, kind: &str, name: Option<&str>, file
 
 /// The form of a v1-signed `action` call made with `key` (id, secret).
 pub fn signed_form(key: &Key, action: &str, params: &[(&str, &str)]) -> Vec<(String, String)> {
+    signed_params(key, "POST", action, params)
+}
+
+/// The parameters of a v1-signed `action` request of HTTP `method` made
+/// with `key` (id, secret).
+pub fn signed_params(
+    key: &Key,
+    method: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Vec<(String, String)> {
     use dbs_gateway::api::{sign, API_VERSION, TIMESTAMP_FORMAT};
     let timestamp = chrono::Utc::now().format(TIMESTAMP_FORMAT).to_string();
     let nonce = uuid::Uuid::new_v4().to_string();
@@ -392,7 +403,7 @@ pub fn signed_form(key: &Key, action: &str, params: &[(&str, &str)]) -> Vec<(Str
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let signature = sign::sign_v1(
-        "POST",
+        method,
         form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &key.1,
     );

@@ -75,6 +75,14 @@ impl Gateway {
         kill(&mut self.child);
     }
 
+    /// Sends SIGTERM and waits for the agent to exit; true when it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let mut child = self.child.take().expect("the agent runs");
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        child.wait().unwrap().success()
+    }
+
     /// The agent's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

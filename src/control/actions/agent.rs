@@ -9,16 +9,20 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api::gateway::{
-    AgentState, HeartbeatRequest, HeartbeatResponse, LeasedTask, PollRequest, PollResponse,
-    ReportRequest, ReportResponse, ReportStatus, TaskSpec,
+    AgentState, BackupSpec, HeartbeatRequest, HeartbeatResponse, LeasedTask, PollRequest,
+    PollResponse, ReportRequest, ReportResponse, ReportStatus, TaskSpec,
 };
 use crate::api::ApiError;
 use crate::control::call::Call;
-use crate::control::catalog::meta;
+use crate::control::catalog::{meta, names, runs, sets};
 use crate::control::gateways::{self, Heartbeat};
 use crate::control::keys::{self, Binding};
 use crate::control::tasks::{self, Report, ReportRefused};
 use crate::control::{set_url, store, ControlPlane};
+
+/// Error code of a backup task that reports a finish whose set is not
+/// recorded (with the reported size and CRC64).
+const SET_NOT_RECORDED: &str = "Backup.SetNotRecorded";
 
 /// Most tasks one poll leases.
 const MAX_TASKS_PER_POLL: usize = 16;
@@ -212,14 +216,35 @@ pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
     let outcome = plane
         .store
         .call(move |c| {
-            let report = Report {
+            let mut report = Report {
                 status,
                 progress: progress.as_deref(),
                 result: result.as_deref(),
                 err_code: err_code.as_deref(),
                 err_message: err_message.as_deref(),
             };
-            tasks::report(c, gateway_id, task_id, &report, lease_ms, now)
+            let backup = backup_of(c, gateway_id, task_id)?;
+            let refusal = match (&backup, status) {
+                (Some(spec), ReportStatus::Finish) => {
+                    runs::check_finish(c, spec, report.result)?.err()
+                }
+                _ => None,
+            };
+            if let Some(message) = &refusal {
+                tracing::warn!(task_id, %message, "backup finish refused");
+                report = Report {
+                    status: ReportStatus::Failed,
+                    result: None,
+                    err_code: Some(SET_NOT_RECORDED),
+                    err_message: Some(message),
+                    ..report
+                };
+            }
+            let outcome = tasks::report(c, gateway_id, task_id, &report, lease_ms, now)?;
+            if let (Some(spec), Ok(()), ReportStatus::Failed) = (&backup, &outcome, report.status) {
+                remove_upload(c, &spec.backup_set_id);
+            }
+            Ok(outcome)
         })
         .await
         .map_err(super::internal)?;
@@ -246,5 +271,32 @@ pub async fn report_task(plane: &ControlPlane, call: &Call) -> Result<Value, Api
             "Task.NotRunning",
             format!("Task {task_id} is not leased to this gateway any more."),
         )),
+    }
+}
+
+/// The spec of `task_id` when it is a backup task of `gateway_id`.
+fn backup_of(
+    conn: &rusqlite::Connection,
+    gateway_id: i64,
+    task_id: i64,
+) -> rusqlite::Result<Option<BackupSpec>> {
+    Ok(tasks::get(conn, task_id)?
+        .filter(|t| t.gateway_id == gateway_id)
+        .and_then(|t| match t.spec {
+            TaskSpec::Backup(spec) => Some(spec),
+            _ => None,
+        }))
+}
+
+/// Removes the upload in progress of a backup whose task failed for good.
+fn remove_upload(conn: &rusqlite::Connection, set_id: &str) {
+    let (Some(data_dir), Ok(_)) = (sets::data_dir_of(conn), names::set_id(set_id)) else {
+        return;
+    };
+    let part = runs::part_file(&data_dir, set_id);
+    match std::fs::remove_file(&part) {
+        Ok(()) => tracing::info!(set = set_id, "part of a failed upload removed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(set = set_id, error = %e, "part of a failed upload not removed"),
     }
 }

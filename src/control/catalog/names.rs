@@ -60,10 +60,19 @@ impl NameError {
 
 /// A plan id: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
 pub fn plan_id(value: &str) -> Result<&str, NameError> {
-    const FIELD: &str = "BackupPlanId";
+    id("BackupPlanId", value)
+}
+
+/// A set id: 1 to 64 characters of `A-Z a-z 0-9 _ -` (so a file named by
+/// it stays in its folder).
+pub fn set_id(value: &str) -> Result<&str, NameError> {
+    id("BackupSetId", value)
+}
+
+fn id<'a>(field: &'static str, value: &'a str) -> Result<&'a str, NameError> {
     if value.len() > MAX_ID_CHARS {
         return Err(NameError::TooLong {
-            field: FIELD,
+            field,
             max: MAX_ID_CHARS,
         });
     }
@@ -73,7 +82,7 @@ pub fn plan_id(value: &str) -> Result<&str, NameError> {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         return Err(NameError::NotAccepted {
-            field: FIELD,
+            field,
             value: value.into(),
             accepted: "1 or more letters, digits, '_' and '-'".into(),
         });

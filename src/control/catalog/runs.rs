@@ -3,10 +3,17 @@
 //! it. A run's state is its task's until the set is uploaded whole and
 //! enters `backup_sets`; a half-uploaded set is never listed as a set.
 
+use std::path::{Path, PathBuf};
+
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::api::gateway::{BackupSpec, TaskSpec};
+use crate::api::gateway::{BackupResult, BackupSpec, TaskSpec};
 use crate::control::tasks;
+
+use super::sets;
+
+/// Folder of the uploads in progress inside the data dir.
+pub const UPLOADS_DIR: &str = "uploads";
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,4 +106,33 @@ pub fn get(conn: &Connection, set_id: &str) -> rusqlite::Result<Option<Run>> {
         Run::from_row,
     )
     .optional()
+}
+
+/// The file an upload in progress of the set `set_id` is kept in, under
+/// `data_dir` (`set_id` must have passed `names::set_id`).
+pub fn part_file(data_dir: &Path, set_id: &str) -> PathBuf {
+    data_dir.join(UPLOADS_DIR).join(format!("{set_id}.part"))
+}
+
+/// Checks the `result` a backup task reports with its finish: its set must
+/// be recorded with the reported size and CRC64. `Err` says what is wrong.
+pub fn check_finish(
+    conn: &Connection,
+    spec: &BackupSpec,
+    result: Option<&str>,
+) -> rusqlite::Result<Result<(), String>> {
+    let reported: BackupResult = match result.map(serde_json::from_str) {
+        Some(Ok(reported)) => reported,
+        Some(Err(e)) => return Ok(Err(format!("the result is not a backup result: {e}"))),
+        None => return Ok(Err("the finish carries no result".into())),
+    };
+    let id = &spec.backup_set_id;
+    Ok(match sets::get(conn, id)? {
+        None => Err(format!("backup set {id} was not uploaded whole")),
+        Some(set) if set.crc64 != reported.crc64 || set.size != reported.size => Err(format!(
+            "backup set {id} is recorded with {} bytes and CRC64 {}, the gateway reported {} bytes and CRC64 {}",
+            set.size, set.crc64, reported.size, reported.crc64
+        )),
+        Some(_) => Ok(()),
+    })
 }

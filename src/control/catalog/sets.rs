@@ -197,45 +197,96 @@ pub fn add(
         }
     }
     let id = new_set_id();
-    let file = format!("{SETS_DIR}/{id}");
     let start_ms = now_ms();
-    let Copied {
+    let Digested {
         size,
         sha256,
         crc64,
     } = copy_in(new.source, &data_dir.join(SETS_DIR), &id)?;
-    let end_ms = now_ms();
-    let recorded = (|| -> Result<Added, AddError> {
-        let tx = conn.transaction()?;
-        let db_type = new.db_type.unwrap_or("MySQL");
-        let plan = plans::get_or_create(&tx, new.plan_id, db_type, end_ms)?;
-        tx.execute(
-            "INSERT INTO backup_sets (id, plan_id, kind, name, db_type, file, size, sha256,
-                 crc64, start_ms, end_ms, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-            rusqlite::params![
-                id,
-                plan.id,
-                new.kind.as_str(),
-                name,
-                plan.db_type,
-                file,
-                size as i64,
-                sha256,
-                crc64,
-                start_ms,
-                end_ms
-            ],
-        )?;
-        let set = get(&tx, &id)?.expect("the set just inserted");
-        let download = downloads::queue_auto(&tx, &plan, &set, public_url, end_ms)?;
-        tx.commit()?;
-        Ok(Added { set, download })
-    })();
+    let placed = Placed {
+        id: &id,
+        plan_id: new.plan_id,
+        kind: new.kind,
+        name: &name,
+        db_type: new.db_type.unwrap_or("MySQL"),
+        size,
+        sha256: &sha256,
+        crc64: &crc64,
+        start_ms,
+        end_ms: now_ms(),
+    };
+    let recorded = record(conn, &placed, public_url);
     if recorded.is_err() {
-        let _ = std::fs::remove_file(data_dir.join(&file));
+        let _ = std::fs::remove_file(data_dir.join(placed.file()));
     }
-    recorded
+    recorded.map_err(AddError::from)
+}
+
+/// A set whose bytes are already at `{data dir}/sets/{id}` (copied in, or
+/// uploaded and moved there), to be recorded.
+#[derive(Debug, Clone)]
+pub struct Placed<'a> {
+    /// `BackupSetId`: the file's name.
+    pub id: &'a str,
+    /// The plan (created with `db_type` if missing).
+    pub plan_id: &'a str,
+    /// Full or increment.
+    pub kind: SetKind,
+    /// File name on targets.
+    pub name: &'a str,
+    /// Database type of a plan made here.
+    pub db_type: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: &'a str,
+    /// CRC-64/ECMA-182, decimal.
+    pub crc64: &'a str,
+    /// When the bytes began to arrive, ms since the epoch.
+    pub start_ms: i64,
+    /// When they were all there, ms since the epoch.
+    pub end_ms: i64,
+}
+
+impl Placed<'_> {
+    /// The file's path relative to the data dir.
+    pub fn file(&self) -> String {
+        format!("{SETS_DIR}/{}", self.id)
+    }
+}
+
+/// Records a set already placed under the data dir and, if its plan's auto
+/// download is on, queues a task for the plan's gateway with a URL on
+/// `public_url`, in one transaction. The file is left as it is either way.
+pub fn record(
+    conn: &mut Connection,
+    placed: &Placed<'_>,
+    public_url: Option<&str>,
+) -> rusqlite::Result<Added> {
+    let tx = conn.transaction()?;
+    let plan = plans::get_or_create(&tx, placed.plan_id, placed.db_type, placed.end_ms)?;
+    tx.execute(
+        "INSERT INTO backup_sets (id, plan_id, kind, name, db_type, file, size, sha256,
+             crc64, start_ms, end_ms, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        rusqlite::params![
+            placed.id,
+            plan.id,
+            placed.kind.as_str(),
+            placed.name,
+            plan.db_type,
+            placed.file(),
+            placed.size as i64,
+            placed.sha256,
+            placed.crc64,
+            placed.start_ms,
+            placed.end_ms
+        ],
+    )?;
+    let set = get(&tx, placed.id)?.expect("the set just inserted");
+    let download = downloads::queue_auto(&tx, &plan, &set, public_url, placed.end_ms)?;
+    tx.commit()?;
+    Ok(Added { set, download })
 }
 
 /// A fresh `BackupSetId`.
@@ -249,18 +300,9 @@ pub fn new_set_id() -> String {
     )
 }
 
-/// What [`copy_in`] learnt of the bytes.
-struct Copied {
-    size: u64,
-    /// Hex.
-    sha256: String,
-    /// Decimal.
-    crc64: String,
-}
-
 /// Streams `source` into `{dir}/{id}` through a temporary name, returning
 /// its size and checksums. On any failure no file is left behind.
-fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
+fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Digested, AddError> {
     let source_err = |e| AddError::Source {
         path: source.to_path_buf(),
         source: e,
@@ -278,7 +320,7 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
     })?;
     let part = dir.join(format!(".{id}.part"));
     let target = dir.join(id);
-    let copied = (|| -> Result<Copied, AddError> {
+    let copied = (|| -> Result<Digested, AddError> {
         let copy_err = |e| AddError::Copy {
             path: part.clone(),
             source: e,
@@ -306,7 +348,7 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(copy_err)?;
-        Ok(Copied {
+        Ok(Digested {
             size,
             sha256: hex::encode(hasher.finalize()),
             crc64: crc.sum64().to_string(),
@@ -321,17 +363,44 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Copied, AddError> {
 /// The CRC-64/ECMA-182 of a file, decimal (for sets recorded before
 /// sets carried one).
 pub(crate) fn crc64_of_file(path: &Path) -> std::io::Result<String> {
+    Ok(digest_file(path)?.crc64)
+}
+
+/// Size, SHA-256 and CRC64 of a file, read once in constant memory.
+pub(crate) fn digest_file(path: &Path) -> std::io::Result<Digested> {
     let mut input = File::open(path)?;
+    let mut hasher = Sha256::new();
     let mut crc = crc64fast::Digest::new();
     let mut buffer = vec![0u8; COPY_BUFFER];
+    let mut size = 0u64;
     loop {
         match input.read(&mut buffer) {
-            Ok(0) => return Ok(crc.sum64().to_string()),
-            Ok(n) => crc.write(&buffer[..n]),
+            Ok(0) => {
+                return Ok(Digested {
+                    size,
+                    sha256: hex::encode(hasher.finalize()),
+                    crc64: crc.sum64().to_string(),
+                })
+            }
+            Ok(n) => {
+                hasher.update(&buffer[..n]);
+                crc.write(&buffer[..n]);
+                size += n as u64;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+}
+
+/// What [`digest_file`] learnt of a file.
+pub(crate) struct Digested {
+    /// Bytes.
+    pub size: u64,
+    /// Hex.
+    pub sha256: String,
+    /// Decimal.
+    pub crc64: String,
 }
 
 /// A set by id.

@@ -1,10 +1,11 @@
 //! The HTTP side: one RPC endpoint at `/` (POST or GET), parsed, authenticated
 //! and dispatched to [`super::actions`]; JSON answers with a `RequestId`.
 //! Beside it, the route of set bytes ([`sets`], with its `Range` choice in
-//! [`range`]).
+//! [`range`]) and the route gateways upload sets on ([`uploads`]).
 
 pub mod range;
 pub mod sets;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -36,6 +37,12 @@ pub fn router(plane: ControlPlane) -> Router {
             any(rpc).layer(middleware::from_fn_with_state(limits, limits::limit_body)),
         )
         .route(sets::ROUTE, get(sets::serve_set))
+        .route(
+            crate::api::gateway::UPLOAD_ROUTE,
+            get(uploads::serve_upload)
+                .put(uploads::serve_upload)
+                .post(uploads::serve_upload),
+        )
         .with_state(plane)
 }
 
@@ -52,7 +59,8 @@ pub async fn serve(
     super::listener::run(listener, tls, router(plane), limits, shutdown).await
 }
 
-/// Forgets nonces whose timestamps are refused anyway, once a minute.
+/// Forgets nonces whose timestamps are refused anyway, and removes the
+/// uploads of ended tasks ([`uploads::sweep`]), once a minute.
 async fn prune_nonces(plane: ControlPlane, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
@@ -63,6 +71,15 @@ async fn prune_nonces(plane: ControlPlane, shutdown: CancellationToken) {
         let now = store::now_ms();
         if let Err(e) = plane.store.call(move |c| store::prune_nonces(c, now)).await {
             tracing::warn!(error = %e, "pruning nonces failed");
+        }
+        let swept = plane
+            .store
+            .call(|c| match super::catalog::sets::data_dir_of(c) {
+                Some(dir) => uploads::sweep(c, &dir),
+                None => Ok(0),
+            });
+        if let Err(e) = swept.await {
+            tracing::warn!(error = %e, "removing the uploads of ended tasks failed");
         }
     }
 }

@@ -1,0 +1,318 @@
+//! The control plane as a [`Target`]: a set being taken is uploaded on
+//! [`crate::api::gateway::UPLOAD_ROUTE`], chunk by chunk, each request
+//! signed with the agent's AccessKey (by [`ControlClient::signed`]).
+//!
+//! The writer keeps at most one chunk ([`CHUNK_BYTES`]) and `PUT`s it with
+//! its CRC64 once full; memory stays bounded whatever the set's size. A
+//! transient failure (connection reset, timeout, 5xx) is retried with
+//! backoff after asking (`GET`) how many bytes the control plane holds: a
+//! chunk that arrived but whose answer was lost is not sent twice, one held
+//! in part (the control plane stopped while writing it) goes on from there.
+//! `commit`
+//! sends the last chunk and completes the set (`POST`) with its size and
+//! the CRC64 of all its bytes. The writer does not read back: a set is
+//! always uploaded from its start (`restart` sends an empty chunk at offset
+//! 0, which discards what an earlier attempt left).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+
+use super::client::{self, ClientError, ControlClient};
+use crate::api::gateway::{
+    upload_param, upload_path, UploadComplete, UploadState, MAX_UPLOAD_CHUNK_BYTES, UPLOAD_ACTION,
+};
+use crate::api::layout::RelPath;
+use crate::transfer::pipeline::RetryPolicy;
+use crate::transfer::sinks::{SinkError, SinkWriter, Target};
+
+/// Bytes one `PUT` carries (the last one fewer).
+pub const CHUNK_BYTES: usize = 8 << 20;
+
+const _: () = assert!(CHUNK_BYTES as u64 <= MAX_UPLOAD_CHUNK_BYTES);
+
+/// What [`Target::kind`] says.
+const KIND: &str = "control";
+
+/// Extra time a request with a chunk may take beyond the client's timeout.
+const CHUNK_EXTRA_WAIT: Duration = Duration::from_secs(60);
+
+/// Uploads one set to the control plane.
+#[derive(Clone)]
+pub struct UploadTarget {
+    client: ControlClient,
+    url: reqwest::Url,
+    retry: RetryPolicy,
+}
+
+impl UploadTarget {
+    /// The upload of `set_id` on the control plane of `client`, transient
+    /// failures retried by `retry`.
+    pub fn new(client: ControlClient, set_id: &str, retry: RetryPolicy) -> Result<Self, SinkError> {
+        let path = upload_path(set_id);
+        let url = client
+            .endpoint()
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| SinkError::Unusable {
+                target: KIND,
+                location: path,
+                reason: e.to_string(),
+            })?;
+        Ok(UploadTarget { client, url, retry })
+    }
+
+    fn failed(&self, error: &ClientError) -> SinkError {
+        SinkError::Remote {
+            target: KIND,
+            location: self.url.to_string(),
+            message: error.to_string(),
+            retryable: error.is_retryable(),
+        }
+    }
+
+    /// One signed request; its JSON answer.
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        params: &[(&str, String)],
+        chunk: Option<Bytes>,
+    ) -> Result<T, ClientError> {
+        let mut url = self.url.clone();
+        url.query_pairs_mut().extend_pairs(self.client.signed(
+            method.as_str(),
+            UPLOAD_ACTION,
+            params,
+        ));
+        let mut request = self
+            .client
+            .http()
+            .request(method, url)
+            .timeout(self.client.timeout() + CHUNK_EXTRA_WAIT);
+        if let Some(chunk) = chunk {
+            request = request
+                .header("content-type", "application/octet-stream")
+                .body(chunk);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
+        client::answer(response).await
+    }
+
+    /// Waits before retry number `failures`, or gives up with `error`.
+    async fn pause(&self, failures: u32, error: &ClientError) -> Result<(), SinkError> {
+        if failures > self.retry.max_retries {
+            return Err(self.failed(error));
+        }
+        let wait = self.retry.backoff(failures);
+        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "upload request failed; retrying");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Bytes the control plane holds, retried while it is away.
+    async fn held(&self) -> Result<u64, SinkError> {
+        let mut failures = 0;
+        loop {
+            match self.request::<UploadState>(Method::GET, &[], None).await {
+                Ok(state) => return Ok(state.offset),
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    self.pause(failures, &e).await?;
+                }
+                Err(e) => return Err(self.failed(&e)),
+            }
+        }
+    }
+
+    /// Stores `chunk` at `offset`; the bytes held after it. After a
+    /// failure the control plane is asked what it holds: a chunk that
+    /// arrived whole is not sent again, and one it holds a part of (it was
+    /// stopped while writing) goes on from there. A chunk at 0 is sent
+    /// again whole (it discards what is held).
+    async fn put(&self, offset: u64, chunk: Bytes) -> Result<u64, SinkError> {
+        let end = offset + chunk.len() as u64;
+        let mut at = offset;
+        let mut failures = 0;
+        loop {
+            let rest = chunk.slice((at - offset) as usize..);
+            let mut crc = crc64fast::Digest::new();
+            crc.write(&rest);
+            let params = [
+                (upload_param::OFFSET, at.to_string()),
+                (upload_param::CHUNK_CRC64, crc.sum64().to_string()),
+            ];
+            let error = match self
+                .request::<UploadState>(Method::PUT, &params, Some(rest))
+                .await
+            {
+                Ok(state) => return Ok(state.offset),
+                Err(e) => e,
+            };
+            let transient = error.is_retryable();
+            if !transient && error.code() != Some("Upload.OffsetMismatch") {
+                return Err(self.failed(&error));
+            }
+            failures += 1;
+            if transient {
+                self.pause(failures, &error).await?;
+            } else if failures > self.retry.max_retries {
+                return Err(self.failed(&error));
+            }
+            if offset == 0 {
+                // What is held may be an earlier attempt's: a chunk at 0
+                // discards it, so it is simply sent again.
+                continue;
+            }
+            match self.held().await? {
+                held if held == end => return Ok(held),
+                held if (offset..end).contains(&held) => at = held,
+                held => {
+                    return Err(SinkError::Remote {
+                        target: KIND,
+                        location: self.url.to_string(),
+                        message: format!(
+                            "the control plane holds {held} bytes, the chunk spans {offset}..{end} ({error})"
+                        ),
+                        retryable: false,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Completes the set of `size` bytes and CRC64 `crc64`.
+    async fn complete(&self, size: u64, crc64: u64) -> Result<UploadComplete, SinkError> {
+        let params = [
+            (upload_param::SIZE, size.to_string()),
+            (upload_param::CRC64, crc64.to_string()),
+        ];
+        let mut failures = 0;
+        loop {
+            match self.request(Method::POST, &params, None).await {
+                Ok(done) => return Ok(done),
+                Err(e) if e.is_retryable() => {
+                    failures += 1;
+                    self.pause(failures, &e).await?;
+                }
+                Err(e) => return Err(self.failed(&e)),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Target for UploadTarget {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn describe(&self, _path: &RelPath) -> String {
+        format!("{KIND}:{}", self.url)
+    }
+
+    /// Asks for the held offset: the key, the set and its running task are
+    /// checked by the control plane.
+    async fn check(&self) -> Result<(), SinkError> {
+        self.held().await.map(|_| ())
+    }
+
+    async fn free_space(&self) -> Result<Option<u64>, SinkError> {
+        Ok(None)
+    }
+
+    async fn open(
+        &self,
+        _path: &RelPath,
+        _expected_size: Option<u64>,
+    ) -> Result<Box<dyn SinkWriter>, SinkError> {
+        let held = self.held().await?;
+        Ok(Box::new(UploadWriter {
+            target: self.clone(),
+            buffer: BytesMut::with_capacity(CHUNK_BYTES),
+            sent: held,
+            crc: crc64fast::Digest::new(),
+            from_start: held == 0,
+        }))
+    }
+}
+
+/// The writer of one upload.
+struct UploadWriter {
+    target: UploadTarget,
+    /// Bytes not sent yet (less than a chunk between writes).
+    buffer: BytesMut,
+    /// Bytes the control plane holds.
+    sent: u64,
+    /// CRC64 of every byte written since the start.
+    crc: crc64fast::Digest,
+    /// Whether every byte from offset 0 went through this writer (else the
+    /// whole CRC64 is unknown and it cannot commit).
+    from_start: bool,
+}
+
+impl UploadWriter {
+    async fn send_buffered(&mut self) -> Result<(), SinkError> {
+        let chunk = self.buffer.split().freeze();
+        self.sent = self.target.put(self.sent, chunk).await?;
+        self.buffer.reserve(CHUNK_BYTES);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SinkWriter for UploadWriter {
+    fn offset(&self) -> u64 {
+        self.sent + self.buffer.len() as u64
+    }
+
+    async fn restart(&mut self) -> Result<(), SinkError> {
+        self.buffer.clear();
+        self.sent = self.target.put(0, Bytes::new()).await?;
+        self.crc = crc64fast::Digest::new();
+        self.from_start = true;
+        Ok(())
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> Result<(), SinkError> {
+        self.crc.write(&chunk);
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let room = CHUNK_BYTES - self.buffer.len();
+            let take = rest.split_to(room.min(rest.len()));
+            self.buffer.extend_from_slice(&take);
+            if self.buffer.len() == CHUNK_BYTES {
+                self.send_buffered().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), SinkError> {
+        if !self.from_start {
+            return Err(SinkError::Remote {
+                target: KIND,
+                location: self.target.url.to_string(),
+                message: "an upload resumed without its first bytes cannot be completed".into(),
+                retryable: false,
+            });
+        }
+        if !self.buffer.is_empty() || self.sent == 0 {
+            self.send_buffered().await?;
+        }
+        let done = self.target.complete(self.sent, self.crc.sum64()).await?;
+        tracing::info!(set = %done.backup_set_id, name = %done.backup_set_name, size = done.size,
+            "set uploaded");
+        Ok(())
+    }
+
+    async fn abort(self: Box<Self>, _keep_partial: bool) -> Result<(), SinkError> {
+        // The control plane drops the part when the task fails, or when the
+        // next attempt starts again at offset 0.
+        Ok(())
+    }
+}
