@@ -12,6 +12,7 @@ pub mod identity;
 pub mod journal;
 pub mod listing;
 pub mod notify;
+pub mod precheck;
 pub mod runtime;
 pub mod tasks;
 

@@ -84,7 +84,10 @@ pub async fn execute(
             Err(TransferError::Cancelled) => return Outcome::Interrupted,
             other => other.map_err(|e| TaskError::new(e.code(), e.to_string())),
         },
-        TaskSpec::Backup(_) | TaskSpec::PreCheck(_) => Err(TaskError::new(
+        TaskSpec::PreCheck(check) => super::precheck::run(ctx.config, check)
+            .await
+            .map(|result| serde_json::to_value(result).expect("a pre-check result serializes")),
+        TaskSpec::Backup(_) => Err(TaskError::new(
             "Task.Unsupported",
             format!("this gateway does not run {} tasks yet", spec.kind_name()),
         )),

@@ -29,6 +29,8 @@ pub mod keys;
 pub mod limits;
 pub mod listener;
 pub mod notify;
+pub mod schedule;
+pub mod scheduler;
 pub mod server;
 pub mod set_url;
 pub mod store;

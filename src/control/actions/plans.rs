@@ -1,10 +1,11 @@
-//! DescribeBackupPlanList: the catalog's plans, each with its download rules
-//! read back in the SDK model's fields.
+//! DescribeBackupPlanList: the catalog's plans in the SDK model's fields:
+//! status, name, method, source, objects, schedule, retention and gateway
+//! of plans made through the API, the download rules of every plan, and
+//! beside the SDK fields the next scheduled run (`NextFullBackupTime`, ms).
 //!
-//! A plan here is a container of sets with download rules: it has no
-//! source endpoint, schedule or storage of its own, so those fields are
-//! omitted. Every plan is `running` (it takes sets and its rules apply);
-//! plans belong to no region, so `Region` selects nothing.
+//! A plan of the admin CLI is a container of sets with download rules: it
+//! has no source or schedule, so those fields are omitted, and it is always
+//! `running` (it takes sets and its rules apply). `Region` selects nothing.
 
 use serde_json::{json, Value};
 
@@ -12,9 +13,6 @@ use crate::api::ApiError;
 use crate::control::call::Call;
 use crate::control::catalog::{names, plans};
 use crate::control::ControlPlane;
-
-/// `BackupPlanStatus` of every plan.
-const PLAN_STATUS: &str = "running";
 
 /// Most ids one listing filters on.
 const MAX_PLAN_IDS: usize = 100;
@@ -39,12 +37,6 @@ pub async fn describe_backup_plan_list(
     let by_name = id_filter(call, "BackupPlanName")?;
     let empty_page =
         || super::backup_sets::page(json!({ "BackupPlanDetail": [] }), page_num, page_size, 0);
-    if call
-        .get("BackupPlanStatus")
-        .is_some_and(|s| s != PLAN_STATUS)
-    {
-        return Ok(empty_page());
-    }
     let ids = match (by_id, by_name) {
         (Some(ids), Some(names)) => {
             let both: Vec<String> = ids.into_iter().filter(|i| names.contains(i)).collect();
@@ -56,9 +48,14 @@ pub async fn describe_backup_plan_list(
         (Some(ids), None) | (None, Some(ids)) => ids,
         (None, None) => Vec::new(),
     };
+    let filter = plans::ListFilter {
+        ids,
+        status: call.get("BackupPlanStatus").map(str::to_string),
+        method: call.get("BackupMethod").map(str::to_string),
+    };
     let (found, total) = plane
         .store
-        .call(move |c| plans::list(c, &ids, page_num, page_size))
+        .call(move |c| plans::list(c, &filter, page_num, page_size))
         .await
         .map_err(super::internal)?;
     let items: Vec<Value> = found.iter().map(plan_item).collect();
@@ -97,8 +94,8 @@ fn plan_item(plan: &plans::Plan) -> Value {
     let rules = &plan.rules;
     let mut item = json!({
         "BackupPlanId": plan.id,
-        "BackupPlanName": plan.id,
-        "BackupPlanStatus": PLAN_STATUS,
+        "BackupPlanName": plan.display_name(),
+        "BackupPlanStatus": plan.status,
         "BackupPlanCreateTime": plan.created_ms,
         "DatabaseType": plan.db_type,
         "OpenBackupSetAutoDownload": rules.open_auto_download,
@@ -114,5 +111,50 @@ fn plan_item(plan: &plans::Plan) -> Value {
     if let Some(gateway_id) = rules.gateway_id {
         item["BackupSetDownloadGatewayId"] = gateway_id.into();
     }
+    if let Some(method) = &plan.method {
+        item["BackupMethod"] = method.clone().into();
+    }
+    if let Some(days) = plan.retention_days {
+        item["BackupRetentionPeriod"] = days.into();
+    }
+    if let Some(region) = billing_region(plan) {
+        item["BackupPlanRegion"] = region.into();
+    }
+    if let Some(b) = &plan.backup {
+        item["SourceEndpointInstanceType"] = b.instance_type.clone().into();
+        item["SourceEndpointIpPort"] = format!("{}:{}", b.ip, b.port).into();
+        item["SourceEndpointHost"] = b.ip.clone().into();
+        item["SourceEndpointPort"] = b.port.into();
+        item["BackupGatewayId"] = b.gateway_id.into();
+        item["EnableBackupLog"] = false.into();
+        if let Some(user) = &b.user {
+            item["SourceEndpointUserName"] = user.clone().into();
+        }
+        item["BackupObjects"] = b.objects.clone().unwrap_or_default().into();
+        // Beside the SDK fields: the strategy and the limits.
+        item["BackupStrategyType"] = b.strategy_type.clone().into();
+        if let Some(period) = &b.period {
+            item["BackupPeriod"] = period.clone().into();
+        }
+        if let Some(start_time) = &b.start_time {
+            item["BackupStartTime"] = start_time.clone().into();
+        }
+        if let Some(limit) = b.speed_limit_kib {
+            item["BackupSpeedLimit"] = limit.into();
+        }
+        if let Some(limit) = b.rate_limit {
+            item["BackupRateLimit"] = limit.into();
+        }
+    }
+    if let Some(next) = plan.next_run_ms {
+        // Beside the SDK fields: the next scheduled full backup.
+        item["NextFullBackupTime"] = next.into();
+    }
     item
+}
+
+/// The `Region` CreateBackupPlan recorded with the billing fields.
+fn billing_region(plan: &plans::Plan) -> Option<String> {
+    let billing: Value = serde_json::from_str(plan.billing.as_deref()?).ok()?;
+    billing.get("Region")?.as_str().map(str::to_string)
 }

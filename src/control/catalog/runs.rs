@@ -100,3 +100,67 @@ pub fn get(conn: &Connection, set_id: &str) -> rusqlite::Result<Option<Run>> {
     )
     .optional()
 }
+
+/// Which runs without a set a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct PendingFilter {
+    /// Task states kept (`queued`, `running`, `failed`).
+    pub states: Vec<&'static str>,
+    /// Only the run of this set.
+    pub set_id: Option<String>,
+    /// Only runs made at or after this time, ms.
+    pub from_ms: Option<i64>,
+    /// Only runs made at or before this time, ms.
+    pub until_ms: Option<i64>,
+}
+
+/// Runs of `plan_id` whose set is not in the catalog yet, with their task,
+/// newest first: `limit` of them from `offset`, and how many there are.
+pub fn without_set(
+    conn: &Connection,
+    plan_id: &str,
+    filter: &PendingFilter,
+    offset: usize,
+    limit: usize,
+) -> rusqlite::Result<(Vec<(Run, tasks::Task)>, usize)> {
+    const FROM: &str = "FROM backup_runs r JOIN tasks t ON t.id = r.task_id
+        WHERE r.plan_id = ?1
+          AND NOT EXISTS (SELECT 1 FROM backup_sets s WHERE s.id = r.set_id)
+          AND t.state IN (SELECT value FROM json_each(?2))
+          AND (?3 IS NULL OR r.set_id = ?3)
+          AND (?4 IS NULL OR r.created_ms >= ?4)
+          AND (?5 IS NULL OR r.created_ms <= ?5)";
+    let states = serde_json::to_string(&filter.states).expect("states serialize");
+    let args = rusqlite::params![
+        plan_id,
+        states,
+        filter.set_id,
+        filter.from_ms,
+        filter.until_ms
+    ];
+    let total: i64 = conn.query_row(&format!("SELECT COUNT(*) {FROM}"), args, |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT r.* {FROM} ORDER BY r.created_ms DESC, r.task_id DESC LIMIT ?6 OFFSET ?7"
+    ))?;
+    let runs = stmt
+        .query_map(
+            rusqlite::params![
+                plan_id,
+                states,
+                filter.set_id,
+                filter.from_ms,
+                filter.until_ms,
+                limit.min(i64::MAX as usize) as i64,
+                offset.min(i64::MAX as usize) as i64
+            ],
+            Run::from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut found = Vec::with_capacity(runs.len());
+    for run in runs {
+        if let Some(task) = tasks::get(conn, run.task_id)? {
+            found.push((run, task));
+        }
+    }
+    Ok((found, total as usize))
+}
