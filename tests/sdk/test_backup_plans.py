@@ -171,6 +171,8 @@ def test_a_plan_is_created_configured_started_changed_stopped_and_released(contr
     assert item["BackupPlanStatus"] == "stop" and "NextFullBackupTime" not in item
     stopped = raw_call(control, "DescribeBackupPlanList", BackupPlanStatus="stop")["Items"]["BackupPlanDetail"]
     assert [p["BackupPlanId"] for p in stopped] == [plan_id]
+    named = raw_call(control, "DescribeBackupPlanList", BackupPlanName="renamed")["Items"]["BackupPlanDetail"]
+    assert [p["BackupPlanId"] for p in named] == [plan_id]
 
     tea.release_backup_plan(models.ReleaseBackupPlanRequest(backup_plan_id=plan_id))
     item = plan_detail(control, plan_id)

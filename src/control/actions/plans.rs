@@ -21,8 +21,9 @@ const MAX_PLAN_IDS: usize = 100;
 const MAX_PAGE_SIZE: usize = 100;
 
 /// DescribeBackupPlanList: plans ordered by id, optionally only those named
-/// by `BackupPlanId` (comma-separated) or `BackupPlanName` (a plan's name
-/// is its id), one page at a time (PageNum from 0, PageSize 1 to 100,
+/// by `BackupPlanId` (comma-separated), `BackupPlanName` (comma-separated
+/// names; a plan without a name is named by its id), `BackupPlanStatus` or
+/// `BackupMethod`, one page at a time (PageNum from 0, PageSize 1 to 100,
 /// default 30).
 pub async fn describe_backup_plan_list(
     plane: &ControlPlane,
@@ -33,23 +34,11 @@ pub async fn describe_backup_plan_list(
         return Err(ApiError::invalid("PageSize", "must be 1 to 100"));
     }
     let page_num = call.parse::<usize>("PageNum")?.unwrap_or(0);
-    let by_id = id_filter(call, "BackupPlanId")?;
-    let by_name = id_filter(call, "BackupPlanName")?;
-    let empty_page =
-        || super::backup_sets::page(json!({ "BackupPlanDetail": [] }), page_num, page_size, 0);
-    let ids = match (by_id, by_name) {
-        (Some(ids), Some(names)) => {
-            let both: Vec<String> = ids.into_iter().filter(|i| names.contains(i)).collect();
-            if both.is_empty() {
-                return Ok(empty_page());
-            }
-            both
-        }
-        (Some(ids), None) | (None, Some(ids)) => ids,
-        (None, None) => Vec::new(),
-    };
+    let ids = id_filter(call, "BackupPlanId")?.unwrap_or_default();
+    let names = name_filter(call)?;
     let filter = plans::ListFilter {
         ids,
+        names,
         status: call.get("BackupPlanStatus").map(str::to_string),
         method: call.get("BackupMethod").map(str::to_string),
     };
@@ -88,6 +77,30 @@ fn id_filter(call: &Call, param: &str) -> Result<Option<Vec<String>>, ApiError> 
         names::plan_id(id).map_err(|e| ApiError::invalid(param, e))?;
     }
     Ok(Some(ids))
+}
+
+/// The names `BackupPlanName` lists, each checked.
+fn name_filter(call: &Call) -> Result<Vec<String>, ApiError> {
+    let Some(value) = call.get("BackupPlanName") else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.len() > MAX_PLAN_IDS {
+        return Err(ApiError::invalid(
+            "BackupPlanName",
+            format!("at most {MAX_PLAN_IDS} names"),
+        ));
+    }
+    for name in &names {
+        crate::api::bounds::display_name(name)
+            .map_err(|e| ApiError::invalid("BackupPlanName", e))?;
+    }
+    Ok(names)
 }
 
 fn plan_item(plan: &plans::Plan) -> Value {

@@ -317,6 +317,8 @@ pub fn due(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<Plan>> {
 pub struct ListFilter {
     /// Only plans whose id is one of these.
     pub ids: Vec<String>,
+    /// Only plans whose `BackupPlanName` (the id when unnamed) is one of these.
+    pub names: Vec<String>,
     /// Only plans with this `BackupPlanStatus`.
     pub status: Option<String>,
     /// Only plans with this `BackupMethod`.
