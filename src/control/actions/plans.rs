@@ -34,8 +34,8 @@ pub async fn describe_backup_plan_list(
         return Err(ApiError::invalid("PageSize", "must be 1 to 100"));
     }
     let page_num = call.parse::<usize>("PageNum")?.unwrap_or(0);
-    let ids = id_filter(call, "BackupPlanId")?.unwrap_or_default();
-    let names = name_filter(call)?;
+    let ids = list_filter(call, "BackupPlanId", |id| names::plan_id(id).map(drop))?;
+    let names = list_filter(call, "BackupPlanName", crate::api::bounds::display_name)?;
     let filter = plans::ListFilter {
         ids,
         names,
@@ -56,51 +56,32 @@ pub async fn describe_backup_plan_list(
     ))
 }
 
-/// The plan ids a comma-separated parameter names, each checked.
-fn id_filter(call: &Call, param: &str) -> Result<Option<Vec<String>>, ApiError> {
+/// The values a comma-separated parameter lists (none when absent), each
+/// checked by `check`.
+fn list_filter<E: std::fmt::Display>(
+    call: &Call,
+    param: &str,
+    check: impl Fn(&str) -> Result<(), E>,
+) -> Result<Vec<String>, ApiError> {
     let Some(value) = call.get(param) else {
-        return Ok(None);
-    };
-    let ids: Vec<String> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(str::to_string)
-        .collect();
-    if ids.len() > MAX_PLAN_IDS {
-        return Err(ApiError::invalid(
-            param,
-            format!("at most {MAX_PLAN_IDS} plan ids"),
-        ));
-    }
-    for id in &ids {
-        names::plan_id(id).map_err(|e| ApiError::invalid(param, e))?;
-    }
-    Ok(Some(ids))
-}
-
-/// The names `BackupPlanName` lists, each checked.
-fn name_filter(call: &Call) -> Result<Vec<String>, ApiError> {
-    let Some(value) = call.get("BackupPlanName") else {
         return Ok(Vec::new());
     };
-    let names: Vec<String> = value
+    let values: Vec<String> = value
         .split(',')
         .map(str::trim)
-        .filter(|name| !name.is_empty())
+        .filter(|v| !v.is_empty())
         .map(str::to_string)
         .collect();
-    if names.len() > MAX_PLAN_IDS {
+    if values.len() > MAX_PLAN_IDS {
         return Err(ApiError::invalid(
-            "BackupPlanName",
-            format!("at most {MAX_PLAN_IDS} names"),
+            param,
+            format!("at most {MAX_PLAN_IDS} values"),
         ));
     }
-    for name in &names {
-        crate::api::bounds::display_name(name)
-            .map_err(|e| ApiError::invalid("BackupPlanName", e))?;
+    for v in &values {
+        check(v).map_err(|e| ApiError::invalid(param, e))?;
     }
-    Ok(names)
+    Ok(values)
 }
 
 fn plan_item(plan: &plans::Plan) -> Value {
