@@ -133,8 +133,7 @@ pub fn next_run(backup: &plans::Backup, now_ms: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::gateway::HostFacts;
-    use crate::control::gateways::{record_heartbeat, Heartbeat};
+    use crate::control::gateways::register_for_test;
 
     /// 2026-11-27T02:30:00Z, a Friday.
     const FRIDAY_0230: i64 = 1_795_746_600_000;
@@ -171,14 +170,7 @@ mod tests {
         let store = store::open(dir.path()).unwrap();
         store
             .call_now(|c| {
-                let hb = Heartbeat {
-                    identifier: "g1".into(),
-                    display_name: "g1".into(),
-                    region: "cn-hangzhou".into(),
-                    facts: HostFacts::default(),
-                    stopping: false,
-                };
-                let gateway_id = record_heartbeat(c, &hb, 0)?.id;
+                let gateway_id = register_for_test(c, "g1")?;
                 plan_with_schedule(c, gateway_id)?;
                 // Not due a millisecond before its window.
                 assert!(fire_due(c, FRIDAY_0230 - 1)?.is_empty());

@@ -420,50 +420,66 @@ def precheck_of(tea, plan_id):
     return body
 
 
-def test_pre_checks_of_a_real_gateway_against_mariadb(tmp_path):
+def test_pre_checks_of_a_real_gateway_against_mariadb(tmp_path, monkeypatch):
     control = Control(tmp_path / "control", "--heartbeat-interval", "1").start()
     weak_user, weak_password = f"weak_{secrets.token_hex(3)}", secrets.token_hex(12)
     mysql_admin(f"CREATE USER '{weak_user}'@'127.0.0.1' IDENTIFIED BY '{weak_password}';")
+    admin = (env("DBS_TEST_MYSQL_ADMIN_USER"), env("DBS_TEST_MYSQL_ADMIN_PASSWORD"))
     gateways = []
     try:
         tea = tea_client(control)
-        strong, strong_id = real_gateway(tmp_path, control, "strong", env("DBS_TEST_MYSQL_ADMIN_USER"),
-                                         env("DBS_TEST_MYSQL_ADMIN_PASSWORD"))
+        strong, strong_id = real_gateway(tmp_path, control, "strong", *admin)
         gateways.append(strong)
         weak, weak_id = real_gateway(tmp_path, control, "weak", weak_user, weak_password)
         gateways.append(weak)
+        # A host without the backup tool: the agent's PATH holds nothing.
+        with monkeypatch.context() as m:
+            empty = tmp_path / "empty-path"
+            empty.mkdir()
+            m.setenv("PATH", str(empty))
+            toolless, toolless_id = real_gateway(tmp_path, control, "toolless", *admin)
+        gateways.append(toolless)
         port = int(env("DBS_TEST_MYSQL_PORT"))
 
-        def checked(gateway_id, port=port):
-            plan_id = create_plan(tea)
+        def checked(gateway_id, port=port, method="logical"):
+            """The pre-check of a new plan: the SDK's answer, and the raw items (with ErrCode)."""
+            plan_id = create_plan(tea, method=method)
             tea.configure_backup_plan(configure_request(
                 plan_id, gateway_id, backup_objects=None, source_endpoint_port=port))
-            return precheck_of(tea, plan_id)
+            body = precheck_of(tea, plan_id)
+            raw = raw_call(control, "DescribePreCheckProgressList", BackupPlanId=plan_id)
+            codes = {i["Item"]: i.get("ErrCode") for i in raw["Items"]["PreCheckProgressDetail"]}
+            return body, codes
 
-        passed = checked(strong_id)
+        def states(body):
+            return [(i.item, i.state) for i in body.items.pre_check_progress_detail]
+
+        passed, codes = checked(strong_id)
         assert (passed.status, passed.progress) == ("finish", 100), passed
-        items = passed.items.pre_check_progress_detail
-        assert [i.item for i in items] == ["Connectivity", "Privileges"]
-        assert all(i.state == "finish" for i in items)
+        assert states(passed) == [("Connectivity", "finish"), ("Privileges", "finish")]
+        assert codes == {"Connectivity": None, "Privileges": None}
+        physical, _ = checked(strong_id, method="physical")
+        assert physical.status == "finish", physical
+        assert states(physical) == [("Connectivity", "finish"), ("Privileges", "finish"),
+                                    ("BackupTool", "finish"), ("DataDirectory", "finish")]
 
-        failed = checked(weak_id)
+        failed, codes = checked(weak_id)
         assert failed.status == "failed"
-        by_item = {i.item: i for i in failed.items.pre_check_progress_detail}
-        assert by_item["Connectivity"].state == "finish"
-        assert by_item["Privileges"].state == "failed"
-        assert "RELOAD" in by_item["Privileges"].err_msg
-        plan_id = create_plan(tea)
-        tea.configure_backup_plan(configure_request(plan_id, weak_id, backup_objects=None, source_endpoint_port=port))
-        raw = wait_until(lambda: (lambda b: b if b["Status"] != "running" else None)(
-            raw_call(control, "DescribePreCheckProgressList", BackupPlanId=plan_id)), "the pre-check to end")
-        [privileges] = [i for i in raw["Items"]["PreCheckProgressDetail"] if i["Item"] == "Privileges"]
-        assert privileges["ErrCode"] == "Backup.AccessDenied"
+        assert states(failed) == [("Connectivity", "finish"), ("Privileges", "failed")]
+        assert codes["Privileges"] == "Backup.AccessDenied"
+        assert "RELOAD" in failed.items.pre_check_progress_detail[1].err_msg
+
+        no_tool, codes = checked(toolless_id, method="physical")
+        assert no_tool.status == "failed"
+        assert states(no_tool) == [("Connectivity", "finish"), ("Privileges", "finish"), ("BackupTool", "failed")]
+        assert codes["BackupTool"] == "Backup.ToolMissing"
 
         # An endpoint without a [[databases]] entry fails the whole check with its code.
-        unknown = checked(strong_id, port=9)
+        unknown, codes = checked(strong_id, port=9)
         assert unknown.status == "failed"
-        [item] = unknown.items.pre_check_progress_detail
-        assert item.item == "PreCheck" and "[[databases]]" in item.err_msg
+        assert states(unknown) == [("PreCheck", "failed")]
+        assert codes == {"PreCheck": "EndpointNotConfigured"}
+        assert "[[databases]]" in unknown.items.pre_check_progress_detail[0].err_msg
     finally:
         for gateway in gateways:
             gateway.terminate()
