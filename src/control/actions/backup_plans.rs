@@ -59,7 +59,11 @@ pub async fn create(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError
 /// `AutoStartBackup=true` starts the plan.
 pub async fn configure(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
     let id = call.require("BackupPlanId")?.to_string();
-    let started = configure_plan(plane, call, &id).await?;
+    refuse_log_backup(call)?;
+    let method = method_of(&super::backup_sets::known_plan(plane, &id).await?)?;
+    let settings = Settings::from_call(plane, call, method).await?;
+    let start = flag(call, "AutoStartBackup")?;
+    let started = apply(plane, &id, settings, start).await?;
     let mut answer = json!({ "BackupPlanId": id });
     if let Some(set_id) = started {
         answer["CreatedFullBackupsetId"] = set_id.into();
@@ -74,24 +78,9 @@ pub async fn create_and_start(plane: &ControlPlane, call: &Call) -> Result<Value
     database_type(call)?;
     refuse_log_backup(call)?;
     let method = backup_method(call)?;
-    let backup = backup_settings(plane, call, method).await?;
-    let name = plan_name(call)?;
-    let retention = retention_days(call)?;
-    let plan = create_plan(plane, call).await?;
-    let id = plan.id.clone();
-    let (set_id, gateway_id) = change(plane, &id, move |c, plan, now| {
-        plan.backup = Some(backup);
-        if name.is_some() {
-            plan.name = name;
-        }
-        if retention.is_some() {
-            plan.retention_days = retention;
-        }
-        queue_precheck(c, plan, now)?;
-        start_plan(c, plan, now)
-    })
-    .await?;
-    plane.notifier.wake(gateway_id);
+    let settings = Settings::from_call(plane, call, method).await?;
+    let id = create_plan(plane, call).await?.id;
+    let set_id = apply(plane, &id, settings, true).await?;
     Ok(json!({
         "BackupPlanId": id,
         "CreateBackupSet": true,
@@ -250,26 +239,43 @@ async fn create_plan(plane: &ControlPlane, call: &Call) -> Result<Plan, ApiError
     Ok(plan)
 }
 
-/// ConfigureBackupPlan's work; the set id of the backup it started, if any.
-async fn configure_plan(
+/// What ConfigureBackupPlan sets, checked.
+struct Settings {
+    backup: Backup,
+    name: Option<String>,
+    retention_days: Option<i64>,
+}
+
+impl Settings {
+    async fn from_call(
+        plane: &ControlPlane,
+        call: &Call,
+        method: BackupMethod,
+    ) -> Result<Settings, ApiError> {
+        Ok(Settings {
+            backup: backup_settings(plane, call, method).await?,
+            name: plan_name(call)?,
+            retention_days: retention_days(call)?,
+        })
+    }
+}
+
+/// Configures the plan `id` (`wait` becomes `init`), queues a pre-check,
+/// and with `start` starts it: the set id of the backup started, if any.
+async fn apply(
     plane: &ControlPlane,
-    call: &Call,
     id: &str,
+    settings: Settings,
+    start: bool,
 ) -> Result<Option<String>, ApiError> {
-    refuse_log_backup(call)?;
-    let method = method_of(&super::backup_sets::known_plan(plane, id).await?)?;
-    let backup = backup_settings(plane, call, method).await?;
-    let name = plan_name(call)?;
-    let retention = retention_days(call)?;
-    let auto_start = flag(call, "AutoStartBackup")?;
-    let (set_id, gateway_id) = change(plane, id, move |c, plan, now| {
-        let gateway_id = backup.gateway_id;
-        plan.backup = Some(backup);
-        if name.is_some() {
-            plan.name = name;
+    let gateway_id = settings.backup.gateway_id;
+    let set_id = change(plane, id, move |c, plan, now| {
+        plan.backup = Some(settings.backup);
+        if settings.name.is_some() {
+            plan.name = settings.name;
         }
-        if retention.is_some() {
-            plan.retention_days = retention;
+        if settings.retention_days.is_some() {
+            plan.retention_days = settings.retention_days;
         }
         if plan.status == status::WAIT {
             plan.status = status::INIT.into();
@@ -281,11 +287,10 @@ async fn configure_plan(
                 .and_then(|b| scheduler::next_run(b, now));
         }
         queue_precheck(c, plan, now)?;
-        if auto_start {
-            let (set_id, _) = start_plan(c, plan, now)?;
-            return Ok((Some(set_id), gateway_id));
+        if start {
+            return Ok(Some(start_plan(c, plan, now)?.0));
         }
-        Ok((None, gateway_id))
+        Ok(None)
     })
     .await?;
     plane.notifier.wake(gateway_id);
