@@ -144,7 +144,7 @@ pub async fn modify_strategy(plane: &ControlPlane, call: &Call) -> Result<Value,
     let strategy = strategy(call)?;
     change(plane, &id, move |_, plan, now| {
         let backup = configured_mut(plan)?;
-        (backup.strategy_type, backup.period, backup.start_time) = strategy;
+        strategy.apply(backup);
         let next = scheduler::next_run(backup, now);
         if plan.status == status::RUNNING {
             plan.next_run_ms = next;
@@ -168,13 +168,7 @@ pub async fn modify_source(plane: &ControlPlane, call: &Call) -> Result<Value, A
             None => None,
         };
         let backup = configured_mut(plan)?;
-        (
-            backup.instance_type,
-            backup.gateway_id,
-            backup.ip,
-            backup.port,
-            backup.user,
-        ) = source;
+        source.apply(backup);
         if let Some(new_objects) = new_objects {
             backup.objects = new_objects;
         }
@@ -408,25 +402,55 @@ async fn backup_settings(
     call: &Call,
     method: BackupMethod,
 ) -> Result<Backup, ApiError> {
-    let (instance_type, gateway_id, ip, port, user) = source(plane, call).await?;
-    let (strategy_type, period, start_time) = strategy(call)?;
+    let source = source(plane, call).await?;
+    let strategy = strategy(call)?;
     Ok(Backup {
-        instance_type,
-        gateway_id,
-        ip,
-        port,
-        user,
+        instance_type: INSTANCE_TYPE_AGENT.into(),
+        gateway_id: source.gateway_id,
+        ip: source.ip,
+        port: source.port,
+        user: source.user,
         objects: objects(call.get("BackupObjects"), method)?,
-        strategy_type,
-        period,
-        start_time,
+        strategy_type: strategy.strategy_type.into(),
+        period: strategy.period,
+        start_time: strategy.start_time,
         speed_limit_kib: call.parse("BackupSpeedLimit")?,
         rate_limit: call.parse("BackupRateLimit")?,
     })
 }
 
-/// The source fields: instance type, gateway, IP, port and user name.
-type Source = (String, i64, String, u16, Option<String>);
+/// The source endpoint fields of a call, checked.
+struct Source {
+    gateway_id: i64,
+    ip: String,
+    port: u16,
+    user: Option<String>,
+}
+
+impl Source {
+    fn apply(self, backup: &mut Backup) {
+        backup.instance_type = INSTANCE_TYPE_AGENT.into();
+        backup.gateway_id = self.gateway_id;
+        backup.ip = self.ip;
+        backup.port = self.port;
+        backup.user = self.user;
+    }
+}
+
+/// `BackupStrategyType` with its period and start time, normalised.
+struct Strategy {
+    strategy_type: &'static str,
+    period: Option<String>,
+    start_time: Option<String>,
+}
+
+impl Strategy {
+    fn apply(self, backup: &mut Backup) {
+        backup.strategy_type = self.strategy_type.into();
+        backup.period = self.period;
+        backup.start_time = self.start_time;
+    }
+}
 
 /// Checks the source endpoint parameters; the gateway must be registered.
 async fn source(plane: &ControlPlane, call: &Call) -> Result<Source, ApiError> {
@@ -453,25 +477,34 @@ async fn source(plane: &ControlPlane, call: &Call) -> Result<Source, ApiError> {
         bounds::display_name(user).map_err(|e| ApiError::invalid("SourceEndpointUserName", e))?;
     }
     super::agent::gateway_by_id(plane, gateway_id).await?;
-    Ok((INSTANCE_TYPE_AGENT.into(), gateway_id, ip, port, user))
+    Ok(Source {
+        gateway_id,
+        ip,
+        port,
+        user,
+    })
 }
 
 /// `BackupStrategyType` (`simple` by default) with its period and start
 /// time, normalised.
-fn strategy(call: &Call) -> Result<(String, Option<String>, Option<String>), ApiError> {
+fn strategy(call: &Call) -> Result<Strategy, ApiError> {
     match call.get("BackupStrategyType").unwrap_or(STRATEGY_SIMPLE) {
-        STRATEGY_MANUAL => Ok((STRATEGY_MANUAL.into(), None, None)),
+        STRATEGY_MANUAL => Ok(Strategy {
+            strategy_type: STRATEGY_MANUAL,
+            period: None,
+            start_time: None,
+        }),
         STRATEGY_SIMPLE => {
             let weekly = Weekly::parse(
                 call.require("BackupPeriod")?,
                 call.require("BackupStartTime")?,
             )
             .map_err(|e| ApiError::new(400, e.code(), e.to_string()))?;
-            Ok((
-                STRATEGY_SIMPLE.into(),
-                Some(weekly.period()),
-                Some(weekly.start_time()),
-            ))
+            Ok(Strategy {
+                strategy_type: STRATEGY_SIMPLE,
+                period: Some(weekly.period()),
+                start_time: Some(weekly.start_time()),
+            })
         }
         other => Err(ApiError::invalid(
             "BackupStrategyType",
