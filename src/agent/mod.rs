@@ -13,6 +13,7 @@ pub mod identity;
 pub mod journal;
 pub mod listing;
 pub mod notify;
+pub mod precheck;
 pub mod runtime;
 pub mod tasks;
 pub mod upload;

@@ -106,10 +106,9 @@ pub async fn execute(
             other => other.map_err(|e| TaskError::new(e.code(), e.to_string())),
         },
         TaskSpec::Backup(backup) => return super::backup::run(backup, ctx, cancel).await,
-        TaskSpec::PreCheck(_) => Err(TaskError::new(
-            "Task.Unsupported",
-            format!("this gateway does not run {} tasks yet", spec.kind_name()),
-        )),
+        TaskSpec::PreCheck(check) => super::precheck::run(ctx.config, check)
+            .await
+            .map(|result| serde_json::to_value(result).expect("a pre-check result serializes")),
     };
     match result {
         Ok(value) => Outcome::Done(value),

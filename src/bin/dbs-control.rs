@@ -512,6 +512,7 @@ async fn serve(
     };
     tokio::spawn(dbs_gateway::shutdown::cancel_on_signal(shutdown.clone()));
     tokio::spawn(tls::reload_on_sighup(tls, shutdown.clone()));
+    tokio::spawn(dbs_gateway::control::scheduler::run(plane.clone()));
     tracing::info!(
         listen = %listener.local_addr()?,
         scheme,

@@ -161,6 +161,20 @@ pub fn list(
     Ok((page, total as usize))
 }
 
+/// Registers gateway `identifier` by a heartbeat at time 0 (for tests):
+/// its id.
+#[cfg(test)]
+pub(crate) fn register_for_test(conn: &Connection, identifier: &str) -> rusqlite::Result<i64> {
+    let hb = Heartbeat {
+        identifier: identifier.into(),
+        display_name: identifier.into(),
+        region: "cn-hangzhou".into(),
+        facts: crate::api::gateway::HostFacts::default(),
+        stopping: false,
+    };
+    Ok(record_heartbeat(conn, &hb, 0)?.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

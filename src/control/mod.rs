@@ -8,12 +8,14 @@
 //! Modules, leaves first (each imports only those above it, no loops):
 //! - `files` (private modes), `limits`, `notify`, `tls`, `client_token`
 //!   (idempotent creation), `set_url` (signing and checking set URLs; pure),
+//!   `schedule` (weekly windows; pure),
 //!   `keys` (AccessKeys), `gateways` (registrations);
 //! - `tasks` (the gateway task queue and leases);
 //! - `catalog` (plans, sets, download records, the URL signing key; queues
 //!   auto downloads as tasks);
 //! - `store` (the SQLite handle; applies the schemas of `keys` and
-//!   `catalog`), then this module's [`ControlPlane`];
+//!   `catalog`), then this module's [`ControlPlane`], then `scheduler`
+//!   (fires plans' backups, deletes expired sets);
 //! - `auth` (signatures, nonces), `call` (an authenticated call);
 //! - `actions` (one handler per action), `listener` (connection bounds),
 //!   `server` (the RPC route and the set-bytes route).
@@ -29,6 +31,8 @@ pub mod keys;
 pub mod limits;
 pub mod listener;
 pub mod notify;
+pub mod schedule;
+pub mod scheduler;
 pub mod server;
 pub mod set_url;
 pub mod store;

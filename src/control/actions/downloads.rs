@@ -14,21 +14,10 @@ use crate::control::catalog::{meta, names, plans, sets};
 use crate::control::{set_url, store, ControlPlane};
 
 use super::backup_sets::{known_plan, page, paging};
+use super::flag;
 
 /// The one `BackupSetDownloadTargetType` of rules: a host with a gateway.
 const TARGET_AGENT: &str = "agent";
-
-fn flag(call: &Call, name: &str) -> Result<bool, ApiError> {
-    match call.get(name) {
-        None => Ok(false),
-        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(ApiError::invalid(
-            name,
-            format!("{v:?} is not true or false"),
-        )),
-    }
-}
 
 /// ModifyBackupSetDownloadRules: replaces a plan's download rules. Absent
 /// parameters take their defaults (auto download off, location `local`,

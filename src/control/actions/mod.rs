@@ -4,6 +4,7 @@
 //! of those checks the gateway is the key's own).
 
 mod agent;
+mod backup_plans;
 mod backup_sets;
 mod dblist;
 mod downloads;
@@ -11,6 +12,7 @@ mod gateways;
 mod job_errors;
 mod nodes;
 mod plans;
+mod precheck;
 mod regions;
 
 use serde_json::Value;
@@ -22,11 +24,22 @@ use super::keys::Role;
 use super::ControlPlane;
 
 /// Public actions that change state: each served one is logged with its key.
-const CHANGING_ACTIONS: [&str; 4] = [
+const CHANGING_ACTIONS: [&str; 15] = [
     "CreateGetDBListFromAgentTask",
     "ModifyBackupSetDownloadRules",
     "CreateFullBackupSetDownload",
     "CreateIncrementBackupSetDownload",
+    "CreateBackupPlan",
+    "ConfigureBackupPlan",
+    "CreateAndStartBackupPlan",
+    "StartBackupPlan",
+    "StopBackupPlan",
+    "ReleaseBackupPlan",
+    "ModifyBackupObjects",
+    "ModifyBackupStrategy",
+    "ModifyBackupSourceEndpoint",
+    "ModifyBackupPlanName",
+    "ModifyStorageStrategy",
 ];
 
 /// Checks the caller's role, runs the handler of `call.action`, and logs a
@@ -76,6 +89,20 @@ async fn route(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
         "CreateIncrementBackupSetDownload" => downloads::create_increment(plane, call).await,
         "DescribeBackupSetDownloadTaskList" => downloads::describe_task_list(plane, call).await,
         "DescribeBackupPlanList" => plans::describe_backup_plan_list(plane, call).await,
+        "CreateBackupPlan" => backup_plans::create(plane, call).await,
+        "ConfigureBackupPlan" => backup_plans::configure(plane, call).await,
+        "CreateAndStartBackupPlan" => backup_plans::create_and_start(plane, call).await,
+        "StartBackupPlan" => backup_plans::start(plane, call).await,
+        "StopBackupPlan" => backup_plans::stop(plane, call).await,
+        "ReleaseBackupPlan" => backup_plans::release(plane, call).await,
+        "ModifyBackupObjects" => backup_plans::modify_objects(plane, call).await,
+        "ModifyBackupStrategy" => backup_plans::modify_strategy(plane, call).await,
+        "ModifyBackupSourceEndpoint" => backup_plans::modify_source(plane, call).await,
+        "ModifyBackupPlanName" => backup_plans::modify_name(plane, call).await,
+        "ModifyStorageStrategy" => backup_plans::modify_storage(plane, call).await,
+        "DescribePreCheckProgressList" => {
+            precheck::describe_pre_check_progress_list(plane, call).await
+        }
         "DescribeJobErrorCode" => job_errors::describe_job_error_code(plane, call).await,
         "DescribeNodeCidrList" => nodes::describe_node_cidr_list(plane, call).await,
         gateway::HEARTBEAT => agent::heartbeat(plane, call).await,
@@ -123,6 +150,19 @@ pub(crate) fn client_token(call: &Call) -> Result<Option<String>, ApiError> {
         crate::api::bounds::token(token).map_err(|e| ApiError::invalid("ClientToken", e))?;
     }
     Ok(token.map(str::to_string))
+}
+
+/// An optional `true`/`false` parameter (any case); false when absent.
+pub(crate) fn flag(call: &Call, name: &str) -> Result<bool, ApiError> {
+    match call.get(name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ApiError::invalid(
+            name,
+            format!("{v:?} is not true or false"),
+        )),
+    }
 }
 
 /// Maps a store failure to a generic internal error, logging the cause.

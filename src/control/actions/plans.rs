@@ -1,10 +1,11 @@
-//! DescribeBackupPlanList: the catalog's plans, each with its download rules
-//! read back in the SDK model's fields.
+//! DescribeBackupPlanList: the catalog's plans in the SDK model's fields:
+//! status, name, method, source, objects, schedule, retention and gateway
+//! of plans made through the API, the download rules of every plan, and
+//! beside the SDK fields the next scheduled run (`NextFullBackupTime`, ms).
 //!
-//! A plan here is a container of sets with download rules: it has no
-//! source endpoint, schedule or storage of its own, so those fields are
-//! omitted. Every plan is `running` (it takes sets and its rules apply);
-//! plans belong to no region, so `Region` selects nothing.
+//! A plan of the admin CLI is a container of sets with download rules: it
+//! has no source or schedule, so those fields are omitted, and it is always
+//! `running` (it takes sets and its rules apply). `Region` selects nothing.
 
 use serde_json::{json, Value};
 
@@ -13,9 +14,6 @@ use crate::control::call::Call;
 use crate::control::catalog::{names, plans};
 use crate::control::ControlPlane;
 
-/// `BackupPlanStatus` of every plan.
-const PLAN_STATUS: &str = "running";
-
 /// Most ids one listing filters on.
 const MAX_PLAN_IDS: usize = 100;
 
@@ -23,8 +21,9 @@ const MAX_PLAN_IDS: usize = 100;
 const MAX_PAGE_SIZE: usize = 100;
 
 /// DescribeBackupPlanList: plans ordered by id, optionally only those named
-/// by `BackupPlanId` (comma-separated) or `BackupPlanName` (a plan's name
-/// is its id), one page at a time (PageNum from 0, PageSize 1 to 100,
+/// by `BackupPlanId` (comma-separated), `BackupPlanName` (comma-separated
+/// names; a plan without a name is named by its id), `BackupPlanStatus` or
+/// `BackupMethod`, one page at a time (PageNum from 0, PageSize 1 to 100,
 /// default 30).
 pub async fn describe_backup_plan_list(
     plane: &ControlPlane,
@@ -35,30 +34,17 @@ pub async fn describe_backup_plan_list(
         return Err(ApiError::invalid("PageSize", "must be 1 to 100"));
     }
     let page_num = call.parse::<usize>("PageNum")?.unwrap_or(0);
-    let by_id = id_filter(call, "BackupPlanId")?;
-    let by_name = id_filter(call, "BackupPlanName")?;
-    let empty_page =
-        || super::backup_sets::page(json!({ "BackupPlanDetail": [] }), page_num, page_size, 0);
-    if call
-        .get("BackupPlanStatus")
-        .is_some_and(|s| s != PLAN_STATUS)
-    {
-        return Ok(empty_page());
-    }
-    let ids = match (by_id, by_name) {
-        (Some(ids), Some(names)) => {
-            let both: Vec<String> = ids.into_iter().filter(|i| names.contains(i)).collect();
-            if both.is_empty() {
-                return Ok(empty_page());
-            }
-            both
-        }
-        (Some(ids), None) | (None, Some(ids)) => ids,
-        (None, None) => Vec::new(),
+    let ids = list_filter(call, "BackupPlanId", |id| names::plan_id(id).map(drop))?;
+    let names = list_filter(call, "BackupPlanName", crate::api::bounds::display_name)?;
+    let filter = plans::ListFilter {
+        ids,
+        names,
+        status: call.get("BackupPlanStatus").map(str::to_string),
+        method: call.get("BackupMethod").map(str::to_string),
     };
     let (found, total) = plane
         .store
-        .call(move |c| plans::list(c, &ids, page_num, page_size))
+        .call(move |c| plans::list(c, &filter, page_num, page_size))
         .await
         .map_err(super::internal)?;
     let items: Vec<Value> = found.iter().map(plan_item).collect();
@@ -70,35 +56,40 @@ pub async fn describe_backup_plan_list(
     ))
 }
 
-/// The plan ids a comma-separated parameter names, each checked.
-fn id_filter(call: &Call, param: &str) -> Result<Option<Vec<String>>, ApiError> {
+/// The values a comma-separated parameter lists (none when absent), each
+/// checked by `check`.
+fn list_filter<E: std::fmt::Display>(
+    call: &Call,
+    param: &str,
+    check: impl Fn(&str) -> Result<(), E>,
+) -> Result<Vec<String>, ApiError> {
     let Some(value) = call.get(param) else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let ids: Vec<String> = value
+    let values: Vec<String> = value
         .split(',')
         .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .filter(|v| !v.is_empty())
         .map(str::to_string)
         .collect();
-    if ids.len() > MAX_PLAN_IDS {
+    if values.len() > MAX_PLAN_IDS {
         return Err(ApiError::invalid(
             param,
-            format!("at most {MAX_PLAN_IDS} plan ids"),
+            format!("at most {MAX_PLAN_IDS} values"),
         ));
     }
-    for id in &ids {
-        names::plan_id(id).map_err(|e| ApiError::invalid(param, e))?;
+    for v in &values {
+        check(v).map_err(|e| ApiError::invalid(param, e))?;
     }
-    Ok(Some(ids))
+    Ok(values)
 }
 
 fn plan_item(plan: &plans::Plan) -> Value {
     let rules = &plan.rules;
     let mut item = json!({
         "BackupPlanId": plan.id,
-        "BackupPlanName": plan.id,
-        "BackupPlanStatus": PLAN_STATUS,
+        "BackupPlanName": plan.display_name(),
+        "BackupPlanStatus": plan.status,
         "BackupPlanCreateTime": plan.created_ms,
         "DatabaseType": plan.db_type,
         "OpenBackupSetAutoDownload": rules.open_auto_download,
@@ -114,5 +105,50 @@ fn plan_item(plan: &plans::Plan) -> Value {
     if let Some(gateway_id) = rules.gateway_id {
         item["BackupSetDownloadGatewayId"] = gateway_id.into();
     }
+    if let Some(method) = &plan.method {
+        item["BackupMethod"] = method.clone().into();
+    }
+    if let Some(days) = plan.retention_days {
+        item["BackupRetentionPeriod"] = days.into();
+    }
+    if let Some(region) = billing_region(plan) {
+        item["BackupPlanRegion"] = region.into();
+    }
+    if let Some(b) = &plan.backup {
+        item["SourceEndpointInstanceType"] = b.instance_type.clone().into();
+        item["SourceEndpointIpPort"] = format!("{}:{}", b.ip, b.port).into();
+        item["SourceEndpointHost"] = b.ip.clone().into();
+        item["SourceEndpointPort"] = b.port.into();
+        item["BackupGatewayId"] = b.gateway_id.into();
+        item["EnableBackupLog"] = false.into();
+        if let Some(user) = &b.user {
+            item["SourceEndpointUserName"] = user.clone().into();
+        }
+        item["BackupObjects"] = b.objects.clone().unwrap_or_default().into();
+        // Beside the SDK fields: the strategy and the limits.
+        item["BackupStrategyType"] = b.strategy_type.clone().into();
+        if let Some(period) = &b.period {
+            item["BackupPeriod"] = period.clone().into();
+        }
+        if let Some(start_time) = &b.start_time {
+            item["BackupStartTime"] = start_time.clone().into();
+        }
+        if let Some(limit) = b.speed_limit_kib {
+            item["BackupSpeedLimit"] = limit.into();
+        }
+        if let Some(limit) = b.rate_limit {
+            item["BackupRateLimit"] = limit.into();
+        }
+    }
+    if let Some(next) = plan.next_run_ms {
+        // Beside the SDK fields: the next scheduled full backup.
+        item["NextFullBackupTime"] = next.into();
+    }
     item
+}
+
+/// The `Region` CreateBackupPlan recorded with the billing fields.
+fn billing_region(plan: &plans::Plan) -> Option<String> {
+    let billing: Value = serde_json::from_str(plan.billing.as_deref()?).ok()?;
+    billing.get("Region")?.as_str().map(str::to_string)
 }

@@ -10,6 +10,7 @@ pub mod downloads;
 pub mod meta;
 pub mod names;
 pub mod plans;
+pub mod retention;
 pub mod runs;
 pub mod sets;
 
@@ -79,7 +80,26 @@ CREATE INDEX IF NOT EXISTS backup_runs_plan ON backup_runs(plan_id, created_ms);
 /// Creates the catalog's tables if missing; called by `store::open`.
 pub fn apply_schema(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
-    add_set_crc64(conn)
+    add_set_crc64(conn)?;
+    add_plan_columns(conn)
+}
+
+/// A data dir made before plans had a source and a schedule gets their
+/// columns; its plans keep the status they had (`running`).
+fn add_plan_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (name, declaration) in plans::ADDED_COLUMNS {
+        let present = conn
+            .prepare("SELECT 1 FROM pragma_table_info('backup_plans') WHERE name = ?1")?
+            .exists([name])?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE backup_plans ADD COLUMN {name} {declaration}"
+            ))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS backup_plans_due ON backup_plans(status, next_run_ms)",
+    )
 }
 
 /// A data dir made before tasks carried a CRC64 gets the column, filled

@@ -136,3 +136,154 @@ pub fn check_finish(
         Some(_) => Ok(()),
     })
 }
+
+/// Which runs without a set a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct PendingFilter {
+    /// Task states kept (`queued`, `running`, `failed`).
+    pub states: Vec<&'static str>,
+    /// Only the run of this set.
+    pub set_id: Option<String>,
+    /// Only runs made at or after this time, ms.
+    pub from_ms: Option<i64>,
+    /// Only runs made at or before this time, ms.
+    pub until_ms: Option<i64>,
+}
+
+/// Runs of `plan_id` whose set is not in the catalog yet, with their task,
+/// newest first: `limit` of them from `offset`, and how many there are.
+pub fn without_set(
+    conn: &Connection,
+    plan_id: &str,
+    filter: &PendingFilter,
+    offset: usize,
+    limit: usize,
+) -> rusqlite::Result<(Vec<(Run, tasks::Task)>, usize)> {
+    const FROM: &str = "FROM backup_runs r JOIN tasks t ON t.id = r.task_id
+        WHERE r.plan_id = ?1
+          AND NOT EXISTS (SELECT 1 FROM backup_sets s WHERE s.id = r.set_id)
+          AND t.state IN (SELECT value FROM json_each(?2))
+          AND (?3 IS NULL OR r.set_id = ?3)
+          AND (?4 IS NULL OR r.created_ms >= ?4)
+          AND (?5 IS NULL OR r.created_ms <= ?5)";
+    let states = serde_json::to_string(&filter.states).expect("states serialize");
+    let args = rusqlite::params![
+        plan_id,
+        states,
+        filter.set_id,
+        filter.from_ms,
+        filter.until_ms
+    ];
+    let total: i64 = conn.query_row(&format!("SELECT COUNT(*) {FROM}"), args, |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT r.* {FROM} ORDER BY r.created_ms DESC, r.task_id DESC LIMIT ?6 OFFSET ?7"
+    ))?;
+    let runs = stmt
+        .query_map(
+            rusqlite::params![
+                plan_id,
+                states,
+                filter.set_id,
+                filter.from_ms,
+                filter.until_ms,
+                limit.min(i64::MAX as usize) as i64,
+                offset.min(i64::MAX as usize) as i64
+            ],
+            Run::from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut found = Vec::with_capacity(runs.len());
+    for run in runs {
+        if let Some(task) = tasks::get(conn, run.task_id)? {
+            found.push((run, task));
+        }
+    }
+    Ok((found, total as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::gateway::{BackupMethod, ReportStatus, SourceEndpoint};
+    use crate::control::catalog::plans;
+    use crate::control::gateways::register_for_test;
+    use crate::control::store;
+
+    fn spec(set_id: &str) -> BackupSpec {
+        BackupSpec {
+            backup_plan_id: "p1".into(),
+            backup_set_id: set_id.into(),
+            source: SourceEndpoint {
+                database_type: "MySQL".into(),
+                source_endpoint_ip: "127.0.0.1".into(),
+                source_endpoint_port: 3306,
+            },
+            backup_method: BackupMethod::Logical,
+            backup_objects: None,
+            speed_limit_kib: None,
+        }
+    }
+
+    #[test]
+    fn runs_without_a_set_are_listed_by_their_tasks_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        store
+            .call_now(|c| {
+                let gateway = register_for_test(c, "g1")?;
+                plans::create(c, "p1", "MySQL", "logical", "{}", 0)?;
+                start(c, &spec("bsqueued"), gateway, Trigger::Manual, 1)?;
+                let failed = start(c, &spec("bsfailed"), gateway, Trigger::Schedule, 2)?;
+                start(c, &spec("bsdone"), gateway, Trigger::Schedule, 3)?;
+                let report = tasks::Report {
+                    status: ReportStatus::Failed,
+                    progress: None,
+                    result: None,
+                    err_code: Some("Backup.AccessDenied"),
+                    err_message: Some("no RELOAD"),
+                };
+                tasks::lease(c, gateway, 16, 60_000, 4)?;
+                tasks::report(c, gateway, failed, &report, 60_000, 5)?.unwrap();
+                // The set of this run entered the catalog: the run is no longer pending.
+                c.execute(
+                    "INSERT INTO backup_sets (id, plan_id, kind, name, db_type, file, size, sha256,
+                         crc64, start_ms, end_ms, created_ms)
+                     VALUES ('bsdone', 'p1', 'full', 'x', 'MySQL', 'sets/bsdone', 1, '', '', 3, 3, 3)",
+                    [],
+                )?;
+                let pending = |states: Vec<&'static str>| {
+                    let filter = PendingFilter {
+                        states,
+                        ..PendingFilter::default()
+                    };
+                    let (found, total) = without_set(c, "p1", &filter, 0, 30)?;
+                    let ids: Vec<String> = found.into_iter().map(|(r, _)| r.set_id).collect();
+                    Ok::<_, rusqlite::Error>((ids, total))
+                };
+                assert_eq!(
+                    pending(vec!["queued", "running", "failed"])?,
+                    (vec!["bsfailed".to_string(), "bsqueued".to_string()], 2)
+                );
+                assert_eq!(
+                    pending(vec!["queued", "running"])?,
+                    (vec!["bsqueued".to_string()], 1)
+                );
+                let filter = PendingFilter {
+                    states: vec!["failed"],
+                    ..PendingFilter::default()
+                };
+                let (found, _) = without_set(c, "p1", &filter, 0, 30)?;
+                let (run, task) = &found[0];
+                assert_eq!((run.trigger.as_str(), task.err_code.as_deref()), ("schedule", Some("Backup.AccessDenied")));
+                // A page after the first run.
+                let all = PendingFilter {
+                    states: vec!["queued", "running", "failed"],
+                    ..PendingFilter::default()
+                };
+                let (found, total) = without_set(c, "p1", &all, 1, 30)?;
+                assert_eq!((found.len(), found[0].0.set_id.as_str(), total), (1, "bsqueued", 2));
+                Ok(())
+            })
+            .unwrap();
+    }
+}

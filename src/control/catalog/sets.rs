@@ -424,14 +424,15 @@ pub struct Filter {
     pub end_until_ms: Option<i64>,
 }
 
-/// One page of a plan's sets of one kind, newest first, and the total.
+/// A plan's sets of one kind, newest first: `limit` of them from
+/// `offset`, and how many there are.
 pub fn list(
     conn: &Connection,
     plan_id: &str,
     kind: SetKind,
     filter: &Filter,
-    page_num: usize,
-    page_size: usize,
+    offset: usize,
+    limit: usize,
 ) -> rusqlite::Result<(Vec<BackupSet>, usize)> {
     const WHERE: &str = "WHERE plan_id = ?1 AND kind = ?2
         AND (?3 IS NULL OR id = ?3)
@@ -449,7 +450,6 @@ pub fn list(
         args,
         |r| r.get(0),
     )?;
-    let offset = page_num.saturating_mul(page_size).min(i64::MAX as usize) as i64;
     let mut stmt = conn.prepare(&format!(
         "SELECT * FROM backup_sets {WHERE} ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
     ))?;
@@ -460,8 +460,8 @@ pub fn list(
             filter.set_id,
             filter.start_from_ms,
             filter.end_until_ms,
-            page_size as i64,
-            offset
+            limit.min(i64::MAX as usize) as i64,
+            offset.min(i64::MAX as usize) as i64
         ],
         BackupSet::from_row,
     )?;
