@@ -1,5 +1,5 @@
 //! When a plan's full backups run: `BackupPeriod` (week days) and
-//! `BackupStartTime` (`HH:mmZ`, UTC), and the next run after a moment.
+//! `BackupStartTime` (`HH:mm` or `HH:mmZ`, both UTC), and the next run after a moment.
 //!
 //! The next run is always the first window after *now*, never a past one:
 //! a control plane down across several windows runs the missed backup once
@@ -14,7 +14,7 @@ pub enum ScheduleError {
     /// `BackupPeriod` names something other than week days.
     #[error("BackupPeriod: {0:?} is not a comma-separated list of week days (Monday … Sunday)")]
     Period(String),
-    /// `BackupStartTime` is not `HH:mmZ`.
+    /// `BackupStartTime` is not `HH:mm` or `HH:mmZ`.
     #[error("BackupStartTime: {0:?} is not a UTC time as HH:mmZ, such as 02:30Z")]
     StartTime(String),
 }
@@ -50,10 +50,10 @@ impl Weekly {
                 days.push(parsed);
             }
         }
-        let at = start_time
-            .strip_suffix('Z')
-            .and_then(|t| NaiveTime::parse_from_str(t, "%H:%M").ok())
-            .ok_or_else(|| ScheduleError::StartTime(start_time.to_string()))?;
+        let at =
+            NaiveTime::parse_from_str(start_time.strip_suffix('Z').unwrap_or(start_time), "%H:%M")
+                .ok()
+                .ok_or_else(|| ScheduleError::StartTime(start_time.to_string()))?;
         days.sort_by_key(Weekday::num_days_from_monday);
         Ok(Weekly { days, at })
     }
@@ -151,7 +151,7 @@ mod tests {
             ("Funday", "01:00Z", "InvalidParameter.BackupPeriod"),
             ("", "01:00Z", "InvalidParameter.BackupPeriod"),
             ("Monday", "25:00Z", "InvalidParameter.BackupStartTime"),
-            ("Monday", "01:00", "InvalidParameter.BackupStartTime"),
+            ("Monday", "01:00+08", "InvalidParameter.BackupStartTime"),
         ] {
             assert_eq!(Weekly::parse(period, time).unwrap_err().code(), code);
         }

@@ -120,7 +120,8 @@ def test_a_plan_is_created_configured_started_changed_stopped_and_released(contr
     assert item["BackupPlanStatus"] == "running"
     assert item["NextFullBackupTime"] > time.time() * 1000
     [run] = full_list(control, plan_id)
-    assert (run["BackupSetId"], run["BackupStatus"], run["BackupTrigger"]) == (set_id, "running", "manual")
+    assert (run["BackupSetId"], run["BackupStatus"], run["BackupTrigger"]) == (set_id, "schedule", "manual")
+    assert [r["BackupSetId"] for r in full_list(control, plan_id, BackupSetStatus="schedule")] == [set_id]
 
     # The gateway takes the backup task; progress shows its size so far.
     [task] = as_gateway(control, "GatewayPollTasks", BackupGatewayId=gateway_id, WaitSeconds=1)["Tasks"]
@@ -139,9 +140,10 @@ def test_a_plan_is_created_configured_started_changed_stopped_and_released(contr
                ErrCode="Backup.AccessDenied", ErrMessage="the backup user lacks RELOAD")
     [run] = full_list(control, plan_id)
     assert (run["BackupStatus"], run["ErrCode"], run["ErrMessage"]) == \
-        ("failed", "Backup.AccessDenied", "the backup user lacks RELOAD")
+        ("stop", "Backup.AccessDenied", "the backup user lacks RELOAD")
     assert full_list(control, plan_id, BackupSetStatus="finish") == []
-    assert [r["BackupSetId"] for r in full_list(control, plan_id, BackupSetStatus="failed")] == [set_id]
+    assert full_list(control, plan_id, BackupSetStatus="running") == []
+    assert [r["BackupSetId"] for r in full_list(control, plan_id, BackupSetStatus="stop")] == [set_id]
 
     # Changes.
     tea.modify_backup_plan_name(models.ModifyBackupPlanNameRequest(backup_plan_id=plan_id, backup_plan_name="renamed"))
@@ -198,7 +200,7 @@ def test_create_and_start_makes_a_running_plan_with_a_backup_under_way(control):
     assert (item["BackupPlanStatus"], item["BackupMethod"], item["BackupPeriod"]) == ("running", "physical", "Sunday")
     answer = raw_call(control, "DescribeFullBackupList", BackupPlanId=body.backup_plan_id)
     [run] = answer["Items"]["FullBackupFile"]
-    assert run["BackupStatus"] == "running" and answer["TotalElements"] == 1
+    assert run["BackupStatus"] == "schedule" and answer["TotalElements"] == 1
     kinds = sorted(t["Spec"]["Kind"] for t in as_gateway(
         control, "GatewayPollTasks", BackupGatewayId=gateway_id, WaitSeconds=1, MaxTasks=10)["Tasks"])
     assert kinds == ["BackupDatabase", "PreCheck"]
@@ -244,7 +246,7 @@ def test_what_the_plan_actions_refuse(control):
         (dict(backup_gateway_id=gateway_id + 100), "BackupGateway.NotFound"),
         (dict(backup_period="Funday"), "InvalidParameter.BackupPeriod"),
         (dict(backup_start_time="25:00Z"), "InvalidParameter.BackupStartTime"),
-        (dict(backup_start_time="02:30"), "InvalidParameter.BackupStartTime"),
+        (dict(backup_start_time="02:30+08"), "InvalidParameter.BackupStartTime"),
         (dict(backup_objects='{"DBName": "shop"}'), "InvalidParameter.BackupObjects"),
         (dict(backup_objects='[{"DBName": ""}]'), "InvalidParameter.BackupObjects"),
         (dict(backup_strategy_type="hourly"), "InvalidParameter.BackupStrategyType"),
@@ -352,7 +354,7 @@ def test_a_window_a_minute_ahead_fires_once(control):
     # The next window is a week later; the one that fired queued one run.
     assert plan_detail(control, plan_id)["NextFullBackupTime"] == window_ms + 7 * 86_400_000
     [run] = schedule_runs(control, plan_id)
-    assert run["BackupStatus"] == "running"
+    assert run["BackupStatus"] == "schedule"
     assert len(full_list(control, plan_id)) == 2  # the manual one at start, and this one
 
 
@@ -376,7 +378,7 @@ def test_a_restart_across_missed_windows_runs_the_backup_once(control):
     wait_until(lambda: plan_detail(control, plan_id)["NextFullBackupTime"] == upcoming,
                "the missed window to fire", timeout=60, step=0.5)
     [run] = schedule_runs(control, plan_id)
-    assert run["BackupStatus"] == "running"
+    assert run["BackupStatus"] == "schedule"
     # Later ticks queue nothing more.
     time.sleep(11)
     assert len(schedule_runs(control, plan_id)) == 1

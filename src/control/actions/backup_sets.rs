@@ -27,11 +27,15 @@ const PAGE_SIZES: [usize; 3] = [30, 50, 100];
 /// `BackupStatus` of a registered full set: its bytes are complete.
 const SET_STATUS: &str = "finish";
 
-/// `BackupStatus` of a backup whose task waits or runs.
+/// `BackupStatus` of a backup whose task waits for its gateway (the
+/// documents' "initializing").
+const QUEUED_STATUS: &str = "schedule";
+
+/// `BackupStatus` of a backup whose task runs.
 const RUN_STATUS: &str = "running";
 
-/// `BackupStatus` of a backup whose task failed.
-const FAILED_STATUS: &str = "failed";
+/// `BackupStatus` of a backup whose task failed (the documents' word).
+const FAILED_STATUS: &str = "stop";
 
 /// `BackupStatus` of a registered incremental set, in the words the
 /// documents give increments (`INIT`, `FILLING`, `COMPLETED`, `UNCOMPLETED`).
@@ -96,7 +100,8 @@ async fn list(plane: &ControlPlane, call: &Call, kind: SetKind) -> Result<Value,
         SetKind::Full => match call.get("BackupSetStatus") {
             None => (true, vec!["queued", "running", "failed"]),
             Some(SET_STATUS) => (true, Vec::new()),
-            Some(RUN_STATUS) => (false, vec!["queued", "running"]),
+            Some(QUEUED_STATUS) => (false, vec!["queued"]),
+            Some(RUN_STATUS) => (false, vec!["running"]),
             Some(FAILED_STATUS) => (false, vec!["failed"]),
             Some(_) => (false, Vec::new()),
         },
@@ -161,7 +166,12 @@ fn run_item(run: &runs::Run, task: &Task, show_progress: bool) -> Value {
         item["ErrCode"] = task.err_code.clone().unwrap_or_default().into();
         item["ErrMessage"] = task.err_message.clone().unwrap_or_default().into();
     } else {
-        item["BackupStatus"] = RUN_STATUS.into();
+        item["BackupStatus"] = if task.state == "queued" {
+            QUEUED_STATUS
+        } else {
+            RUN_STATUS
+        }
+        .into();
         if show_progress {
             let done = task
                 .progress
