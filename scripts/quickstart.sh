@@ -3,9 +3,9 @@
 # MariaDB and Redis with some data, starts dbs-control on loopback with its
 # embedded store, creates an AccessKey, writes a gateway config, starts the
 # gateway, and shows through the official SDK the gateway ONLINE, the
-# databases it lists, and a backup the gateway takes (`dbs-gateway backup`),
-# registered with dbs-control and auto-downloaded into a local dir with its
-# checksum. Stays up until Ctrl-C; everything lives under .quickstart/.
+# databases it lists, and a backup plan: started through the SDK, its backup
+# taken by the gateway, uploaded to dbs-control (CRC64-checked) and
+# auto-downloaded into a local dir with its checksum. Stays up until Ctrl-C; everything lives under .quickstart/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -119,17 +119,12 @@ set -a; source "$QS/env"; set +a
 step "the same listing from the host's own CLI: dbs-gateway list-dbs"
 "$BIN/dbs-gateway" list-dbs --config "$QS/gateway.toml" --type mysql --host 127.0.0.1 --port "$MYSQL_PORT"
 
-step "a backup taken by the gateway, registered with dbs-control, auto-downloaded into the local target"
-"$BIN/dbs-control" backup-plan add --data-dir "$QS/control" --plan demo-plan --db-type MySQL >/dev/null
-"$QS/venv/bin/python" scripts/quickstart/show.py enable-auto-download demo-plan
-GW_DB=(--config "$QS/gateway.toml" --host 127.0.0.1 --port "$MYSQL_PORT" --method logical)
-"$BIN/dbs-gateway" precheck "${GW_DB[@]}"
-"$BIN/dbs-gateway" backup "${GW_DB[@]}" --to local:taken --name demo-full.sql \
-    --objects '[{"DBName":"shop"},{"DBName":"crm"},{"DBName":"analytics"}]'
-"$BIN/dbs-control" backup-set add --data-dir "$QS/control" --plan demo-plan --kind full \
-    --name demo-full.sql --db-type MySQL "$QS/downloads/taken/demo-full.sql" \
-    | python3 -c 'import json,sys; s=json.load(sys.stdin); print("dbs-control backup-set add: BackupSetId", s["BackupSetId"], "SHA256", s["SHA256"])'
-"$QS/venv/bin/python" scripts/quickstart/show.py wait-download demo-plan "$QS/downloads"
+step "pre-checks of the demo MySQL for a logical backup, from the host's own CLI"
+"$BIN/dbs-gateway" precheck --config "$QS/gateway.toml" --host 127.0.0.1 --port "$MYSQL_PORT" --method logical
+
+step "a backup plan: dbs-control schedules it, the gateway takes the backup and uploads it, the set is auto-downloaded"
+"$QS/venv/bin/python" scripts/quickstart/show.py plan-backup logical "$QS/downloads" \
+    '[{"DBName":"shop"},{"DBName":"crm"},{"DBName":"analytics"}]'
 
 step "running: dbs-control on http://127.0.0.1:$PORT, the gateway beside it"
 echo "Endpoint and key: $QS/env (source it to point an SDK here). Logs: $QS/*.log"

@@ -95,6 +95,54 @@ def wait_download(dbs, plan, root):
             print(f"\nsha256 {hashlib.sha256(path.read_bytes()).hexdigest()}  {path}")
 
 
+def plan_backup(dbs, method, objects=None):
+    """A backup plan for the demo MySQL on the gateway's host, with auto
+    download on, started: the set it takes is uploaded to dbs-control and
+    then downloaded into the gateway's local target. Prints the plan and
+    the set; returns the plan id."""
+    gateway = wait_for_gateway(dbs)
+    gateway_id = int(gateway.backup_gateway_id)
+    plan = dbs.create_backup_plan(models.CreateBackupPlanRequest(
+        region=REGION, database_type="MySQL", backup_method=method, instance_class="small",
+        period="Month", used_time=1, pay_type="PostPaid", client_token=uuid.uuid4().hex)).body.backup_plan_id
+    print(f"CreateBackupPlan(MySQL, {method}) -> BackupPlanId {plan}")
+    body = dbs.configure_backup_plan(models.ConfigureBackupPlanRequest(
+        backup_plan_id=plan, backup_plan_name=f"demo-{method}", source_endpoint_instance_type="agent",
+        backup_gateway_id=gateway_id, source_endpoint_region=REGION, source_endpoint_ip="127.0.0.1",
+        source_endpoint_port=int(os.environ["DBS_DEMO_MYSQL_PORT"]), source_endpoint_user_name="root",
+        backup_objects=objects, backup_period="Sunday", backup_start_time="03:00Z",
+        backup_strategy_type="simple", backup_retention_period=7)).body
+    if not body.success:
+        raise SystemExit(f"ConfigureBackupPlan: {body.err_code}: {body.err_message}")
+    print(f"ConfigureBackupPlan: the MySQL at 127.0.0.1 on gateway {gateway_id}, weekly on Sunday 03:00Z")
+    enable_auto_download(dbs, plan)
+    body = dbs.start_backup_plan(models.StartBackupPlanRequest(backup_plan_id=plan)).body
+    if not body.success:
+        raise SystemExit(f"StartBackupPlan: {body.err_code}: {body.err_message}")
+    set_id = body.created_full_backupset_id
+    print(f"StartBackupPlan -> CreatedFullBackupsetId {set_id}")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        body = dbs.describe_full_backup_list(models.DescribeFullBackupListRequest(
+            backup_plan_id=plan, backup_set_id=set_id, show_progress=True)).body
+        items = body.items.full_backup_file if body.items else []
+        if items and items[0].backup_status not in ("schedule", "running"):
+            break
+        time.sleep(0.5)
+    else:
+        raise SystemExit("the backup did not end; see .quickstart/gateway.log")
+    print("DescribeFullBackupList:")
+    for key, value in sorted(items[0].to_map().items()):
+        print(f"  {key:24} {value}")
+    if items[0].backup_status != "finish":
+        raise SystemExit("the backup failed; see .quickstart/gateway.log")
+    for plan_info in dbs.describe_backup_plan_list(models.DescribeBackupPlanListRequest(
+            backup_plan_id=plan, region=REGION)).body.items.backup_plan_detail:
+        print(f"DescribeBackupPlanList: {plan_info.backup_plan_id} {plan_info.backup_plan_status}, "
+              f"{plan_info.backup_method}, weekly {plan_info.backup_period} {plan_info.backup_start_time}")
+    return plan
+
+
 def main():
     dbs = client()
     what = sys.argv[1] if len(sys.argv) > 1 else "overview"
@@ -102,6 +150,9 @@ def main():
         overview(dbs)
     elif what == "enable-auto-download":
         enable_auto_download(dbs, sys.argv[2])
+    elif what == "plan-backup":
+        plan = plan_backup(dbs, sys.argv[2], sys.argv[4] if len(sys.argv) > 4 else None)
+        wait_download(dbs, plan, sys.argv[3])
     elif what == "wait-download":
         wait_download(dbs, sys.argv[2], sys.argv[3])
     else:
