@@ -201,28 +201,31 @@ pub fn without_set(
     Ok((found, total as usize))
 }
 
+/// A logical backup of plan `p1` on 127.0.0.1:3306, for tests.
+#[cfg(test)]
+pub(crate) fn test_spec(set_id: &str) -> BackupSpec {
+    use crate::api::gateway::{BackupMethod, SourceEndpoint};
+    BackupSpec {
+        backup_plan_id: "p1".into(),
+        backup_set_id: set_id.into(),
+        source: SourceEndpoint {
+            database_type: "MySQL".into(),
+            source_endpoint_ip: "127.0.0.1".into(),
+            source_endpoint_port: 3306,
+        },
+        backup_method: BackupMethod::Logical,
+        backup_objects: None,
+        speed_limit_kib: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::gateway::{BackupMethod, ReportStatus, SourceEndpoint};
+    use crate::api::gateway::ReportStatus;
     use crate::control::catalog::plans;
     use crate::control::gateways::register_for_test;
     use crate::control::store;
-
-    fn spec(set_id: &str) -> BackupSpec {
-        BackupSpec {
-            backup_plan_id: "p1".into(),
-            backup_set_id: set_id.into(),
-            source: SourceEndpoint {
-                database_type: "MySQL".into(),
-                source_endpoint_ip: "127.0.0.1".into(),
-                source_endpoint_port: 3306,
-            },
-            backup_method: BackupMethod::Logical,
-            backup_objects: None,
-            speed_limit_kib: None,
-        }
-    }
 
     #[test]
     fn runs_without_a_set_are_listed_by_their_tasks_state() {
@@ -232,9 +235,9 @@ mod tests {
             .call_now(|c| {
                 let gateway = register_for_test(c, "g1")?;
                 plans::create(c, "p1", "MySQL", "logical", "{}", 0)?;
-                start(c, &spec("bsqueued"), gateway, Trigger::Manual, 1)?;
-                let failed = start(c, &spec("bsfailed"), gateway, Trigger::Schedule, 2)?;
-                start(c, &spec("bsdone"), gateway, Trigger::Schedule, 3)?;
+                start(c, &test_spec("bsqueued"), gateway, Trigger::Manual, 1)?;
+                let failed = start(c, &test_spec("bsfailed"), gateway, Trigger::Schedule, 2)?;
+                start(c, &test_spec("bsdone"), gateway, Trigger::Schedule, 3)?;
                 let report = tasks::Report {
                     status: ReportStatus::Failed,
                     progress: None,

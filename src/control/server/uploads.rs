@@ -521,23 +521,8 @@ pub fn sweep(conn: &rusqlite::Connection, data_dir: &Path) -> rusqlite::Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::gateway::{BackupMethod, BackupSpec, SourceEndpoint};
-    use crate::control::catalog::runs::Trigger;
-
-    fn spec(set_id: &str) -> BackupSpec {
-        BackupSpec {
-            backup_plan_id: "p1".into(),
-            backup_set_id: set_id.into(),
-            source: SourceEndpoint {
-                database_type: "MySQL".into(),
-                source_endpoint_ip: "127.0.0.1".into(),
-                source_endpoint_port: 3306,
-            },
-            backup_method: BackupMethod::Logical,
-            backup_objects: None,
-            speed_limit_kib: None,
-        }
-    }
+    use crate::control::catalog::runs::{test_spec, Trigger};
+    use crate::control::gateways::register_for_test;
 
     #[test]
     fn the_sweep_removes_the_parts_of_ended_tasks_only() {
@@ -545,15 +530,10 @@ mod tests {
         let store = store::open(dir.path()).unwrap();
         store
             .call_now(|c| {
-                let gateway: i64 = c.query_row(
-                    "INSERT INTO gateways (identifier, display_name, region, last_heartbeat_ms,
-                         created_ms) VALUES ('g1', 'g1', 'cn-hangzhou', 0, 0) RETURNING id",
-                    [],
-                    |r| r.get(0),
-                )?;
+                let gateway = register_for_test(c, "g1")?;
                 plans::get_or_create(c, "p1", "MySQL", 0)?;
-                let leased = runs::start(c, &spec("bsleased"), gateway, Trigger::Manual, 0)?;
-                let ended = runs::start(c, &spec("bsended"), gateway, Trigger::Manual, 0)?;
+                let leased = runs::start(c, &test_spec("bsleased"), gateway, Trigger::Manual, 0)?;
+                let ended = runs::start(c, &test_spec("bsended"), gateway, Trigger::Manual, 0)?;
                 assert_eq!(tasks::lease(c, gateway, 2, 60_000, 0)?.len(), 2);
                 let failed = tasks::Report {
                     status: crate::api::gateway::ReportStatus::Failed,
