@@ -119,7 +119,8 @@ impl Rig {
     }
 
     /// The sets DescribeFullBackupList lists for `PLAN`.
-    fn listed(&self) -> Vec<String> {
+    /// The plan's full list: each entry's set id and `BackupStatus`.
+    fn listed(&self) -> Vec<(String, String)> {
         let body = self
             .control
             .ok("DescribeFullBackupList", &[("BackupPlanId", PLAN)]);
@@ -128,7 +129,10 @@ impl Rig {
             .cloned()
             .unwrap_or_default()
             .iter()
-            .filter_map(|s| s["BackupSetId"].as_str().map(str::to_string))
+            .filter_map(|s| {
+                let id = s["BackupSetId"].as_str()?.to_string();
+                Some((id, s["BackupStatus"].as_str()?.to_string()))
+            })
             .collect()
     }
 
@@ -215,7 +219,9 @@ async fn assert_recorded(rig: &Rig, set_id: &str, task: &tasks::Task) -> Vec<u8>
     assert_eq!(result["Size"], json!(set.size));
     assert_eq!(result["CRC64"], json!(set.crc64));
     assert_eq!(set.plan_id, PLAN);
-    assert!(rig.listed().contains(&set_id.to_string()));
+    assert!(rig
+        .listed()
+        .contains(&(set_id.to_string(), "finish".to_string())));
     assert!(!rig.part(set_id).exists(), "the part file is gone");
     bytes
 }
@@ -302,7 +308,11 @@ async fn an_agent_killed_mid_upload_completes_the_set_after_its_restart() {
     gateway.kill();
     assert_eq!(rig.task(task_id).state, "running");
     assert!(rig.set(&set_id).is_none(), "no half set is recorded");
-    assert!(!rig.listed().contains(&set_id), "no half set is listed");
+    assert_eq!(
+        rig.listed(),
+        vec![(set_id.clone(), "running".to_string())],
+        "a half set is listed only as a backup running"
+    );
 
     gateway.restart();
     let task = rig.ended(task_id, Duration::from_secs(600));

@@ -2,8 +2,9 @@
 //! [`crate::api::gateway::UPLOAD_ROUTE`], chunk by chunk, each request
 //! signed with the agent's AccessKey (by [`ControlClient::signed`]).
 //!
-//! The writer keeps at most one chunk ([`CHUNK_BYTES`]) and `PUT`s it with
-//! its CRC64 once full; memory stays bounded whatever the set's size. A
+//! The writer fills one chunk ([`CHUNK_BYTES`]) while the previous one is
+//! being `PUT` with its CRC64, so the backup is read while the control plane
+//! writes: at most two chunks are held, whatever the set's size. A
 //! transient failure (connection reset, timeout, 5xx) is retried with
 //! backoff after asking (`GET`) how many bytes the control plane holds: a
 //! chunk that arrived but whose answer was lost is not sent twice, one held
@@ -232,9 +233,10 @@ impl Target for UploadTarget {
     ) -> Result<Box<dyn SinkWriter>, SinkError> {
         let held = self.held().await?;
         Ok(Box::new(UploadWriter {
-            target: self.clone(),
+            target: std::sync::Arc::new(self.clone()),
             buffer: BytesMut::with_capacity(CHUNK_BYTES),
             sent: held,
+            in_flight: None,
             crc: crc64fast::Digest::new(),
             from_start: held == 0,
         }))
@@ -243,11 +245,14 @@ impl Target for UploadTarget {
 
 /// The writer of one upload.
 struct UploadWriter {
-    target: UploadTarget,
+    target: std::sync::Arc<UploadTarget>,
     /// Bytes not sent yet (less than a chunk between writes).
     buffer: BytesMut,
     /// Bytes the control plane holds.
     sent: u64,
+    /// The chunk being sent, if any: its length and its `PUT`, which
+    /// answers the bytes held after it.
+    in_flight: Option<(u64, tokio::task::JoinHandle<Result<u64, SinkError>>)>,
     /// CRC64 of every byte written since the start.
     crc: crc64fast::Digest,
     /// Whether every byte from offset 0 went through this writer (else the
@@ -256,21 +261,54 @@ struct UploadWriter {
 }
 
 impl UploadWriter {
+    /// Waits for the chunk in flight, if any.
+    async fn settle(&mut self) -> Result<(), SinkError> {
+        if let Some((_, put)) = self.in_flight.take() {
+            self.sent = put.await.map_err(|e| SinkError::Remote {
+                target: KIND,
+                location: self.target.url.to_string(),
+                message: format!("the chunk's upload stopped: {e}"),
+                retryable: false,
+            })??;
+        }
+        Ok(())
+    }
+
+    /// Sends the buffered bytes once the chunk before them has arrived; does
+    /// not wait for them.
     async fn send_buffered(&mut self) -> Result<(), SinkError> {
+        self.settle().await?;
         let chunk = self.buffer.split().freeze();
-        self.sent = self.target.put(self.sent, chunk).await?;
+        let (target, offset, len) = (self.target.clone(), self.sent, chunk.len() as u64);
+        let put = tokio::spawn(async move { target.put(offset, chunk).await });
+        self.in_flight = Some((len, put));
         self.buffer.reserve(CHUNK_BYTES);
         Ok(())
+    }
+
+    /// Stops the chunk in flight, if any.
+    fn cancel_in_flight(&mut self) {
+        if let Some((_, put)) = self.in_flight.take() {
+            put.abort();
+        }
+    }
+}
+
+impl Drop for UploadWriter {
+    fn drop(&mut self) {
+        self.cancel_in_flight();
     }
 }
 
 #[async_trait]
 impl SinkWriter for UploadWriter {
     fn offset(&self) -> u64 {
-        self.sent + self.buffer.len() as u64
+        let in_flight = self.in_flight.as_ref().map_or(0, |(len, _)| *len);
+        self.sent + in_flight + self.buffer.len() as u64
     }
 
     async fn restart(&mut self) -> Result<(), SinkError> {
+        self.cancel_in_flight();
         self.buffer.clear();
         self.sent = self.target.put(0, Bytes::new()).await?;
         self.crc = crc64fast::Digest::new();
@@ -301,9 +339,10 @@ impl SinkWriter for UploadWriter {
                 retryable: false,
             });
         }
-        if !self.buffer.is_empty() || self.sent == 0 {
+        if !self.buffer.is_empty() || (self.sent == 0 && self.in_flight.is_none()) {
             self.send_buffered().await?;
         }
+        self.settle().await?;
         let done = self.target.complete(self.sent, self.crc.sum64()).await?;
         tracing::info!(set = %done.backup_set_id, name = %done.backup_set_name, size = done.size,
             "set uploaded");

@@ -42,6 +42,49 @@ const WRITE_BUFFER: usize = 1 << 20;
 static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
     LazyLock::new(Default::default);
 
+/// The digest of the bytes held of an upload, kept up as its chunks
+/// arrive, so completing a set does not read it back. Kept in memory only:
+/// after a restart of dbs-control the complete reads the part back.
+#[derive(Clone)]
+struct Running {
+    held: u64,
+    crc: crc64fast::Digest,
+    sha256: sha2::Sha256,
+}
+
+impl Running {
+    fn new() -> Running {
+        Running {
+            held: 0,
+            crc: crc64fast::Digest::new(),
+            sha256: sha2::Sha256::default(),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.crc.write(bytes);
+        self.sha256.update(bytes);
+    }
+
+    fn finish(self) -> sets::Digested {
+        use sha2::Digest;
+        sets::Digested {
+            size: self.held,
+            sha256: hex::encode(self.sha256.finalize()),
+            crc64: self.crc.sum64().to_string(),
+        }
+    }
+}
+
+/// The running digests of the uploads under way, by set id (each set's
+/// requests are served in turn, under its lock in [`LOCKS`]).
+static RUNNING: LazyLock<Mutex<HashMap<String, Running>>> = LazyLock::new(Default::default);
+
+fn running() -> std::sync::MutexGuard<'static, HashMap<String, Running>> {
+    RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What a request needs to know of its run.
 struct Upload {
     set_id: String,
@@ -325,6 +368,14 @@ async fn put(
             .open(part)
             .map_err(io_failed)?
     };
+    let mut digest = if offset == 0 {
+        Some(Running::new())
+    } else {
+        running()
+            .get(&upload.set_id)
+            .filter(|r| r.held == offset)
+            .cloned()
+    };
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
     let mut crc = crc64fast::Digest::new();
     let mut written = 0u64;
@@ -344,6 +395,9 @@ async fn put(
                 return Err(too_large());
             }
             crc.write(&frame);
+            if let Some(digest) = digest.as_mut() {
+                digest.update(&frame);
+            }
             out.write_all(&frame).await.map_err(io_failed)?;
         }
         out.flush().await.map_err(io_failed)?;
@@ -368,7 +422,19 @@ async fn put(
         if let Err(e) = file.set_len(offset).await {
             tracing::error!(part = %part.display(), error = %e, "a refused chunk could not be cut off");
         }
+        if offset == 0 {
+            running().remove(&upload.set_id);
+        }
         return Err(refusal);
+    }
+    match digest {
+        Some(mut digest) => {
+            digest.held = offset + written;
+            running().insert(upload.set_id.clone(), digest);
+        }
+        None => {
+            running().remove(&upload.set_id);
+        }
     }
     Ok(offset + written)
 }
@@ -418,11 +484,19 @@ async fn complete(
             Some(held),
         ));
     }
-    let file = source.clone();
-    let digest = tokio::task::spawn_blocking(move || sets::digest_file(&file))
-        .await
-        .map_err(internal)?
-        .map_err(|e| internal(format!("{}: {e}", source.display())))?;
+    let kept = running()
+        .remove(&upload.set_id)
+        .filter(|r| r.held == size && !was_moved);
+    let digest = match kept {
+        Some(running) => running.finish(),
+        None => {
+            let file = source.clone();
+            tokio::task::spawn_blocking(move || sets::digest_file(&file))
+                .await
+                .map_err(internal)?
+                .map_err(|e| internal(format!("{}: {e}", source.display())))?
+        }
+    };
     if digest.crc64 != crc64 || digest.size != size {
         // The held bytes are not the set: the upload starts again from 0.
         let _ = tokio::fs::remove_file(source).await;
@@ -511,6 +585,7 @@ pub fn sweep(conn: &rusqlite::Connection, data_dir: &Path) -> rusqlite::Result<u
             None => false,
         };
         if !running && std::fs::remove_file(entry.path()).is_ok() {
+            self::running().remove(set_id);
             tracing::info!(set = set_id, "part of an ended upload removed");
             removed += 1;
         }
