@@ -6,9 +6,10 @@
 //! gateway may upload, and only while the run's task is leased. The bytes
 //! go to `{data dir}/uploads/{BackupSetId}.part` (owner-only modes), a
 //! chunk streamed to disk through a bounded buffer and hashed on the way; a
-//! refused chunk is cut off again. The complete reads the part back once
-//! (CRC64 and SHA-256), moves it to `sets/{BackupSetId}` (fsync, rename)
-//! and records the set, so a half-uploaded set is never listed. Requests of
+//! refused chunk is cut off again. The digest of the bytes held is kept up
+//! in memory as chunks arrive; the complete checks it (or, after a restart
+//! of dbs-control, reads the part back once for CRC64 and SHA-256), moves the
+//! part to `sets/{BackupSetId}` (fsync, rename) and records the set, so a half-uploaded set is never listed. Requests of
 //! one set are served one at a time.
 //!
 //! A part whose task ended without its set is removed (see [`sweep`]).
@@ -412,7 +413,6 @@ async fn put(
                 Some(offset),
             ));
         }
-        out.get_ref().sync_data().await.map_err(io_failed)?;
         Ok(())
     }
     .await;
