@@ -12,7 +12,9 @@
 #
 # Gateway legs: the time from CreateBackupPlan until DescribeFullBackupList
 # shows the set finished (so it includes the task's pickup by the agent's
-# long poll and dbs-control's final CRC64 check), the set's size, and the
+# long poll and dbs-control's final check, and the fsync that makes the set
+# durable before it is listed: the reference tools' files are left in the
+# page cache, never synced), the set's size, and the
 # agent's peak RSS during the leg (VmHWM, reset before each leg through
 # /proc/PID/clear_refs). The agent's figure is the agent alone: the
 # mariadb-backup it spawns is not counted in it; the reference legs' RSS is
@@ -86,20 +88,6 @@ for _ in $(seq "$RUNS"); do
     gateway_leg logical
     reference_leg logical "$OUT"
 done
-
-# The reference tools write to the page cache and never fsync; dbs-control
-# makes every set durable before it lists it. This disk's two speeds, for
-# reading the physical figures:
-step "this disk: 1 GiB written, then made durable with one fsync, and written with O_DSYNC"
-durable() {
-    local started
-    started=$(date +%s.%N)
-    dd if=/dev/zero of="$OUT/disk" bs=8M count=128 "$@" 2>/dev/null
-    awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f MB/s\n", 1073741824 / (e - s) / 1e6 }'
-    rm -f "$OUT/disk"
-}
-echo "one fsync at the end: $(durable conv=fsync)"
-echo "every 8 MiB synced:   $(durable oflag=dsync)"
 
 step "results: ${SIZE_MIB} MiB of rows in ${TABLES} tables, median of $RUNS run(s), $(nproc) cores"
 print_results gateway
