@@ -13,10 +13,12 @@
 //!   backup-set catalog and signed set URLs.
 //! - [`discovery`]: the `[[databases]]` entries and the MySQL, MSSQL and
 //!   Redis listers behind one trait.
-//! - [`backup`]: backups taken on this host (a MySQL logical backup so far).
+//! - [`backup`]: backups taken on this host (MySQL/MariaDB physical and logical).
 //! - [`transfer`]: backup-set downloads: HTTP range source, CRC64 checksum,
 //!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
 //! - [`logging`], [`shutdown`]: what both binaries share at startup.
+//! - [`writeback`]: early writeback of files written as a stream (the local
+//!   sink's sets, dbs-control's uploads).
 //!
 //! `agent` and `control` never import each other; both speak through `api`.
 
@@ -31,3 +33,4 @@ pub mod logging;
 pub mod secret;
 pub mod shutdown;
 pub mod transfer;
+pub mod writeback;

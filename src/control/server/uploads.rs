@@ -35,6 +35,7 @@ use crate::control::auth::{self, Caller, RawCall};
 use crate::control::catalog::{names, plans, runs, sets};
 use crate::control::keys::Role;
 use crate::control::{files, gateways, limits, store, tasks, ControlPlane};
+use crate::writeback::Writeback;
 
 /// Bytes of a chunk held in memory before they are written.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -46,11 +47,14 @@ static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
 /// The digest of the bytes held of an upload, kept up as its chunks
 /// arrive, so completing a set does not read it back. Kept in memory only:
 /// after a restart of dbs-control the complete reads the part back.
+/// It also starts the disk's writeback of each chunk early, so the fsync of
+/// the complete has little left to write.
 #[derive(Clone)]
 struct Running {
     held: u64,
     crc: crc64fast::Digest,
     sha256: sha2::Sha256,
+    writeback: Writeback,
 }
 
 impl Running {
@@ -59,6 +63,7 @@ impl Running {
             held: 0,
             crc: crc64fast::Digest::new(),
             sha256: sha2::Sha256::default(),
+            writeback: Writeback::new(0),
         }
     }
 
@@ -377,6 +382,7 @@ async fn put(
             .filter(|r| r.held == offset)
             .cloned()
     };
+    let written_back = file.try_clone().map_err(io_failed)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
     let mut crc = crc64fast::Digest::new();
     let mut written = 0u64;
@@ -430,6 +436,12 @@ async fn put(
     match digest {
         Some(mut digest) => {
             digest.held = offset + written;
+            let digest = tokio::task::spawn_blocking(move || {
+                digest.writeback.wrote(&written_back, digest.held);
+                digest
+            })
+            .await
+            .map_err(internal)?;
             running().insert(upload.set_id.clone(), digest);
         }
         None => {

@@ -11,7 +11,7 @@
 //! instead costs a fresh, page-faulted allocation per socket read, which
 //! is dearer than the copy.)
 //!
-//! The thread also starts the kernel's writeback early (see `writeback`),
+//! The thread also starts the kernel's writeback early (see `crate::writeback`),
 //! so the `fsync` before the rename has little left to do.
 //!
 //! The first write error ends the thread: the next call on the writer
@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::writeback::Writeback;
+use crate::writeback::Writeback;
 
 /// Size of one buffer.
 pub const BATCH: usize = 1024 * 1024;

@@ -42,7 +42,6 @@ use file_writer::FileWriter;
 
 mod beneath;
 mod file_writer;
-mod writeback;
 
 /// Chunk size used to read a partial back for hashing.
 const READ_BACK_CHUNK: usize = 256 * 1024;

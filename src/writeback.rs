@@ -25,6 +25,7 @@ use std::os::fd::AsRawFd;
 pub const WINDOW: u64 = 32 * 1024 * 1024;
 
 /// Tracks which part of a file has been handed to the kernel's writeback.
+#[derive(Debug, Clone)]
 pub struct Writeback {
     /// Start of the window being written.
     window_start: u64,
