@@ -100,3 +100,48 @@ def test_backup_objects_limit_what_a_logical_plan_backs_up(tmp_path, setup, seed
     with restore_logical(download(dbs, plan_id, set_id), tmp_path) as server:
         assert tables(server) == sorted(want)  # no audit database, no shop.customers
         assert checksums(server, databases) == want
+
+
+def test_an_agent_killed_mid_upload_completes_the_set_after_its_restart(tmp_path, seeded):
+    """SIGKILL of the agent while a plan's backup is being uploaded: the set
+    is never listed half, and after the restart it completes (a new backup)
+    and restores with the source's checksums."""
+    from alibabacloud_dbs20190306 import models
+
+    client, databases = seeded
+    want = checksums(client, databases)
+    control = Control(tmp_path / "control", "--heartbeat-interval", "1", "--task-lease", "5").start()
+    gateway = Gateway(tmp_path / "gw", control, identifier="db-host-killed",
+                      extra_toml=source_database_toml()).start()
+    try:
+        dbs = tea_client(control)
+        gateway_id = int(wait_until(lambda: online_gateway_id(dbs, "db-host-killed"), "the gateway to be ONLINE"))
+        plan_id = dbs.create_backup_plan(models.CreateBackupPlanRequest(
+            region="cn-hangzhou", database_type="MySQL", backup_method="physical")).body.backup_plan_id
+        dbs.configure_backup_plan(models.ConfigureBackupPlanRequest(
+            backup_plan_id=plan_id, source_endpoint_instance_type="agent", backup_gateway_id=gateway_id,
+            source_endpoint_ip="127.0.0.1", source_endpoint_port=int(env("DBS_TEST_MYSQL_PORT")),
+            backup_period="Sunday", backup_start_time="03:00", backup_speed_limit=1024))
+        set_id = dbs.start_backup_plan(models.StartBackupPlanRequest(
+            backup_plan_id=plan_id)).body.created_full_backupset_id
+
+        def listed():
+            body = dbs.describe_full_backup_list(models.DescribeFullBackupListRequest(
+                backup_plan_id=plan_id, show_progress=True)).body
+            return [(i.backup_set_id, i.backup_status, i.backup_size or 0)
+                    for i in (body.items.full_backup_file if body.items else [])]
+
+        wait_until(lambda: any(size > 0 for _, _, size in listed()), "bytes to be uploaded", timeout=120)
+        gateway.kill()
+        assert [(i, status) for i, status, _ in listed()] == [(set_id, "running")], "a half set is never finished"
+
+        gateway.start()
+        item = finished_set(dbs, plan_id, set_id)
+        set_bytes = download(dbs, plan_id, set_id)
+        assert len(set_bytes) == item.backup_size
+        with restore_physical(set_bytes, tmp_path) as server:
+            assert checksums(server, databases) == want
+    finally:
+        if gateway.proc.poll() is None:
+            gateway.terminate()
+        control.stop()
