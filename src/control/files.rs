@@ -24,16 +24,28 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     tighten(dir, DIR_MODE)
 }
 
-/// Creates (or truncates) `path` for writing with [`FILE_MODE`].
+/// Creates (or truncates) `path` for writing with [`FILE_MODE`]. A symbolic
+/// link at `path` is refused (`ELOOP`), never followed: what it points at
+/// is not dbs-control's to truncate.
 pub fn create_private(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     file.set_permissions(Permissions::from_mode(FILE_MODE))?;
     Ok(file)
+}
+
+/// Opens the existing file `path` for appending; a symbolic link is
+/// refused (`ELOOP`), never followed.
+pub fn append_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// Creates `path` empty with [`FILE_MODE`] if missing (an existing file is
@@ -85,6 +97,24 @@ pub fn tighten_entries(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symbolic_link_is_neither_created_through_nor_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let link = dir.path().join("part");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        assert_eq!(
+            create_private(&link).unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        assert_eq!(
+            append_private(&link).unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777

@@ -311,10 +311,15 @@ async fn own_upload(
     })
 }
 
-/// Bytes held in the part file (0 when there is none).
+/// Bytes held in the part file (0 when there is none). Anything but a
+/// regular file there (a symbolic link) is refused, not followed.
 async fn held(part: &Path) -> Result<u64, Refusal> {
-    match tokio::fs::metadata(part).await {
-        Ok(meta) => Ok(meta.len()),
+    match tokio::fs::symlink_metadata(part).await {
+        Ok(meta) if meta.is_file() => Ok(meta.len()),
+        Ok(_) => Err(internal(format!(
+            "{} is not a regular file",
+            part.display()
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(internal(format!("{}: {e}", part.display()))),
     }
@@ -369,10 +374,7 @@ async fn put(
                 Some(held),
             ));
         }
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(part)
-            .map_err(io_failed)?
+        files::append_private(part).map_err(io_failed)?
     };
     let mut digest = if offset == 0 {
         Some(Running::new())
