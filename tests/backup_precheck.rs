@@ -8,7 +8,8 @@ mod discovery_env;
 #[path = "support/mysql_logins.rs"]
 mod mysql_logins;
 
-use dbs_gateway::backup::precheck::{self, Item, Method};
+use dbs_gateway::api::gateway::BackupMethod as Method;
+use dbs_gateway::backup::precheck::{self, Item};
 use mysql_async::prelude::Queryable;
 use mysql_logins::{admin_login, admin_opts, login};
 

@@ -17,12 +17,12 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::api::backup_objects;
-use crate::api::gateway::{BackupMethod, BackupResult, BackupSpec};
+use crate::api::gateway::{BackupResult, BackupSpec, SourceEndpoint};
 use crate::api::layout::RelPath;
 use crate::backup::logical::LogicalOptions;
-use crate::backup::physical;
 use crate::backup::source::{BackupJob, BackupSource, BackupSummary};
-use crate::discovery::{self, DatabaseType, ListRequest};
+use crate::config::GatewayConfig;
+use crate::discovery::{self, DatabaseType, ListRequest, Login};
 use crate::transfer::downloader::options_from;
 use crate::transfer::pipeline;
 use crate::transfer::sinks::{SinkError, Target};
@@ -60,6 +60,35 @@ fn producers() -> Result<&'static tokio::runtime::Runtime, TaskError> {
         .map_err(|e| TaskError::new("Backup.Failed", format!("starting the backup runtime: {e}")))
 }
 
+/// The login of the `[[databases]]` entry of `source`, which must be a
+/// MySQL (or MariaDB): the one type backed up and checked here.
+pub(super) fn mysql_login(
+    config: &GatewayConfig,
+    source: &SourceEndpoint,
+) -> Result<Login, TaskError> {
+    let db_type: DatabaseType = source
+        .database_type
+        .parse()
+        .map_err(|e: discovery::DiscoveryError| TaskError::new(e.code(), e.to_string()))?;
+    let why = match db_type {
+        DatabaseType::Mysql => None,
+        DatabaseType::Mssql => Some(
+            "MSSQL backups are not taken by this gateway: SQL Server cannot run here to verify them",
+        ),
+        DatabaseType::Redis => Some("Redis backups are not taken by this gateway yet"),
+    };
+    if let Some(why) = why {
+        return Err(TaskError::new(UNSUPPORTED_TYPE, why));
+    }
+    let request = ListRequest {
+        db_type,
+        host: source.source_endpoint_ip.clone(),
+        port: source.source_endpoint_port,
+    };
+    discovery::login_for(&config.databases, &request)
+        .map_err(|error| super::tasks::endpoint_error(config, error))
+}
+
 /// Takes the backup `spec` asks for and uploads it as its set.
 pub async fn run(
     spec: &BackupSpec,
@@ -80,46 +109,17 @@ async fn backup(
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<BackupResult, Option<TaskError>> {
     let config = ctx.config;
-    let source = &spec.source;
-    let db_type: DatabaseType = source
-        .database_type
-        .parse()
-        .map_err(|e: discovery::DiscoveryError| TaskError::new(e.code(), e.to_string()))?;
-    match db_type {
-        DatabaseType::Mysql => {}
-        DatabaseType::Mssql => {
-            return Err(Some(TaskError::new(
-                UNSUPPORTED_TYPE,
-                "MSSQL backups are not taken by this gateway: SQL Server cannot run here to verify them",
-            )))
-        }
-        DatabaseType::Redis => {
-            return Err(Some(TaskError::new(
-                UNSUPPORTED_TYPE,
-                "Redis backups are not taken by this gateway yet",
-            )))
-        }
-    }
-    let request = ListRequest {
-        db_type,
-        host: source.source_endpoint_ip.clone(),
-        port: source.source_endpoint_port,
-    };
-    let login = discovery::login_for(&config.databases, &request)
+    let login = mysql_login(config, &spec.source)?;
+    let objects = backup_objects::parse(spec.backup_objects.as_deref().unwrap_or(""))
         .map_err(|e| TaskError::new(e.code(), e.to_string()))?;
-    let job = match spec.backup_method {
-        BackupMethod::Physical => BackupJob::Physical {
-            tool: physical::find_tool()
-                .await
-                .map_err(|e| TaskError::new(e.code(), e.to_string()))?,
-            work_dir: config.gateway.state_dir.clone(),
-        },
-        BackupMethod::Logical => BackupJob::Logical {
-            objects: backup_objects::parse(spec.backup_objects.as_deref().unwrap_or(""))
-                .map_err(|e| TaskError::new(e.code(), e.to_string()))?,
-            options: LogicalOptions::default(),
-        },
-    };
+    let job = BackupJob::new(
+        spec.backup_method,
+        objects,
+        LogicalOptions::default().threads,
+        &config.gateway.state_dir,
+    )
+    .await
+    .map_err(|e| TaskError::new(e.code(), e.to_string()))?;
     let target = UploadTarget::new(
         ctx.client.clone(),
         &spec.backup_set_id,

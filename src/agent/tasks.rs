@@ -134,16 +134,24 @@ async fn list_databases(
         host: host.to_string(),
         port,
     };
-    match discovery::list_databases(&config.databases, &request).await {
-        Ok(listing) => Ok(super::listing::report_result(listing)),
-        Err(error @ DiscoveryError::EndpointNotConfigured { .. }) => Err(TaskError::new(
+    discovery::list_databases(&config.databases, &request)
+        .await
+        .map(super::listing::report_result)
+        .map_err(|error| endpoint_error(config, error))
+}
+
+/// A discovery failure as a task error; an endpoint without a
+/// `[[databases]]` entry says where to add one.
+pub(super) fn endpoint_error(config: &GatewayConfig, error: DiscoveryError) -> TaskError {
+    match error {
+        DiscoveryError::EndpointNotConfigured { .. } => TaskError::new(
             error.code(),
             format!(
                 "{error}; add a [[databases]] entry for it to {}",
                 config.path.display()
             ),
-        )),
-        Err(error) => Err(TaskError::new(error.code(), error.to_string())),
+        ),
+        other => TaskError::new(other.code(), other.to_string()),
     }
 }
 

@@ -329,6 +329,14 @@ impl BackupMethod {
             BackupMethod::Logical => "logical",
         }
     }
+
+    /// File extension of its sets: `xb` (xbstream) or `sql`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            BackupMethod::Physical => "xb",
+            BackupMethod::Logical => "sql",
+        }
+    }
 }
 
 impl std::str::FromStr for BackupMethod {

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use super::logical::LogicalOptions;
+use super::precheck;
 use super::source::{BackupJob, BackupSource, BackupSummary};
 use super::BackupError;
-use super::{physical, precheck};
 use crate::api::backup_objects::{self, ObjectsError};
+use crate::api::gateway::BackupMethod;
 use crate::api::layout::{PathError, RelPath};
 use crate::config::GatewayConfig;
 use crate::discovery::{self, DatabaseType, DiscoveryError, ListRequest};
@@ -28,6 +28,15 @@ pub enum MethodArg {
     Physical,
     /// SQL through the driver, tables in parallel.
     Logical,
+}
+
+impl From<MethodArg> for BackupMethod {
+    fn from(method: MethodArg) -> BackupMethod {
+        match method {
+            MethodArg::Physical => BackupMethod::Physical,
+            MethodArg::Logical => BackupMethod::Logical,
+        }
+    }
 }
 
 /// Which database of gateway.toml, and how a backup takes it.
@@ -77,13 +86,9 @@ pub async fn run_precheck_cli(
         &config.databases,
         &mysql_request(&request.host, request.port),
     )?;
-    let method = match request.method {
-        MethodArg::Physical => precheck::Method::Physical,
-        MethodArg::Logical => precheck::Method::Logical,
-    };
     let items = precheck::run(
         &login,
-        method,
+        request.method.into(),
         &std::env::var_os("PATH").unwrap_or_default(),
     )
     .await;
@@ -154,25 +159,9 @@ pub async fn run_backup_cli(
         &config.databases,
         &mysql_request(&database.host, database.port),
     )?;
-    let (job, extension) = match database.method {
-        MethodArg::Physical => (
-            BackupJob::Physical {
-                tool: physical::find_tool().await?,
-                work_dir: config.gateway.state_dir.clone(),
-            },
-            "xb",
-        ),
-        MethodArg::Logical => (
-            BackupJob::Logical {
-                objects: backup_objects::parse(request.objects.as_deref().unwrap_or(""))?,
-                options: LogicalOptions {
-                    threads: request.threads.max(1),
-                    ..LogicalOptions::default()
-                },
-            },
-            "sql",
-        ),
-    };
+    let method = BackupMethod::from(database.method);
+    let objects = backup_objects::parse(request.objects.as_deref().unwrap_or(""))?;
+    let job = BackupJob::new(method, objects, request.threads, &config.gateway.state_dir).await?;
     let (location, dir) = request
         .to
         .split_once(':')
@@ -189,9 +178,8 @@ pub async fn run_backup_cli(
         ))
     })?;
     let name = request.name.clone().unwrap_or_else(|| {
-        let method = format!("{:?}", database.method).to_lowercase();
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        format!("{method}-{stamp}.{extension}")
+        format!("{}-{stamp}.{}", method.as_str(), method.extension())
     });
     let path = path_in(dir, &name)?;
 

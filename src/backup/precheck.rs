@@ -11,17 +11,9 @@ use mysql_async::Conn;
 
 use super::physical::{self, Tool};
 use super::BackupError;
+use crate::api::gateway::BackupMethod;
 use crate::discovery::mysql::connect;
 use crate::discovery::Login;
-
-/// How a backup takes its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Files copied by the backup tool.
-    Physical,
-    /// Rows read as SQL.
-    Logical,
-}
 
 /// Global privileges a physical backup needs (MariaDB 10.5 and later name
 /// `REPLICATION CLIENT` `BINLOG MONITOR`).
@@ -66,7 +58,7 @@ impl Item {
 
 /// Runs every check of `method` against the server of `login`; the backup
 /// tool is looked for in `tool_path` (`PATH`'s syntax: the agent's `PATH`).
-pub async fn run(login: &Login, method: Method, tool_path: &OsStr) -> Vec<Item> {
+pub async fn run(login: &Login, method: BackupMethod, tool_path: &OsStr) -> Vec<Item> {
     let mut items = Vec::new();
     let mut conn = match connect(login).await {
         Ok(conn) => {
@@ -83,8 +75,8 @@ pub async fn run(login: &Login, method: Method, tool_path: &OsStr) -> Vec<Item> 
         }
     };
     let needed: &[&str] = match method {
-        Method::Physical => &PHYSICAL_PRIVILEGES,
-        Method::Logical => &LOGICAL_PRIVILEGES,
+        BackupMethod::Physical => &PHYSICAL_PRIVILEGES,
+        BackupMethod::Logical => &LOGICAL_PRIVILEGES,
     };
     items.push(match missing_privileges(&mut conn, needed).await {
         Ok(missing) if missing.is_empty() => {
@@ -97,7 +89,7 @@ pub async fn run(login: &Login, method: Method, tool_path: &OsStr) -> Vec<Item> 
         ),
         Err(e) => Item::failed("Privileges", "Backup.QueryFailed", e.to_string()),
     });
-    if method == Method::Physical {
+    if method == BackupMethod::Physical {
         match physical::find_tool_in(tool_path).await {
             Ok(tool) => {
                 items.push(tool_item(login, &tool).await);

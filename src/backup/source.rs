@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 
 use super::logical::{self, LogicalOptions, LogicalSummary};
 use super::physical::{self, Tool};
+use super::BackupError;
 use crate::api::backup_objects::BackupObject;
+use crate::api::gateway::BackupMethod;
 use crate::discovery::Login;
 use crate::transfer::sources::{ByteStream, Source, SourceBody, SourceError};
 
@@ -38,6 +40,32 @@ pub enum BackupJob {
         objects: Vec<BackupObject>,
         options: LogicalOptions,
     },
+}
+
+impl BackupJob {
+    /// The job of `method`: a physical one finds the backup tool and keeps
+    /// its scratch dir in `work_dir`; a logical one takes `objects` (every
+    /// user database when empty) with `threads` tables read at once.
+    pub async fn new(
+        method: BackupMethod,
+        objects: Vec<BackupObject>,
+        threads: usize,
+        work_dir: &std::path::Path,
+    ) -> Result<BackupJob, BackupError> {
+        Ok(match method {
+            BackupMethod::Physical => BackupJob::Physical {
+                tool: physical::find_tool().await?,
+                work_dir: work_dir.to_path_buf(),
+            },
+            BackupMethod::Logical => BackupJob::Logical {
+                objects,
+                options: LogicalOptions {
+                    threads: threads.max(1),
+                    ..LogicalOptions::default()
+                },
+            },
+        })
+    }
 }
 
 /// What a finished backup reports beside its bytes.

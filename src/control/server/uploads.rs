@@ -541,7 +541,10 @@ async fn complete(
             let db_type = plans::get(c, &run.plan_id)?
                 .map(|p| p.db_type)
                 .unwrap_or_else(|| "MySQL".into());
-            let extension = if run.method == "logical" { "sql" } else { "xb" };
+            let extension = run
+                .method
+                .parse()
+                .map_or("xb", crate::api::gateway::BackupMethod::extension);
             let stamp = chrono::DateTime::from_timestamp_millis(run.created_ms)
                 .unwrap_or_default()
                 .format("%Y%m%dT%H%M%SZ");
