@@ -27,6 +27,7 @@ pub mod api;
 pub mod backup;
 pub mod config;
 pub mod control;
+pub mod crc64;
 pub mod discovery;
 pub mod host;
 pub mod logging;

@@ -326,6 +326,53 @@ async fn an_agent_killed_mid_upload_completes_the_set_after_its_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_stopped_between_its_complete_and_its_report_reports_the_set_after_its_restart() {
+    let mut rig = Rig::new(true);
+    let gateway_id = rig.control.wait_online("dbhost");
+    let mut gateway = rig.gateway.take().unwrap();
+    gateway.kill();
+    // The first attempt, as the agent: leased, uploaded whole, completed,
+    // then stopped before its report.
+    let (set_id, task_id) = rig.queue(
+        gateway_id.parse().unwrap(),
+        "MySQL",
+        BackupMethod::Logical,
+        None,
+    );
+    let leased = poll(&rig.control, &gateway.key, &gateway_id).await;
+    assert_eq!(leased["Tasks"].as_array().unwrap().len(), 1);
+    let upload = Upload {
+        control: &rig.control,
+        key: gateway.key.clone(),
+        set_id: &set_id,
+    };
+    let whole = b"a set uploaded whole before its agent stopped";
+    assert_eq!(upload.put(0, None, whole).await.0, 200);
+    let done = upload.post(whole.len() as u64, &crc64(whole)).await;
+    assert_eq!(done.0, 200, "{}", done.1);
+    assert_eq!(rig.task(task_id).state, "running");
+
+    gateway.restart();
+    let task = rig.ended(task_id, Duration::from_secs(120));
+    assert_eq!(task.state, "finish", "{:?}", task.err_message);
+    assert_eq!(
+        rig.served(&set_id).await,
+        whole,
+        "the set is the one uploaded"
+    );
+    let log = gateway.log_text();
+    assert_eq!(
+        log.matches("backup starts").count(),
+        0,
+        "no backup is taken again"
+    );
+    assert!(
+        log.contains("uploaded whole by an earlier attempt"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_stopped_mid_backup_leaves_the_task_to_a_new_backup() {
     let mut rig = Rig::new(true);
     let (set_id, task_id) = rig.slow_backup_under_way();

@@ -27,6 +27,7 @@ use crate::api::gateway::{
     upload_param, upload_path, UploadComplete, UploadState, MAX_UPLOAD_CHUNK_BYTES, UPLOAD_ACTION,
 };
 use crate::api::layout::RelPath;
+use crate::crc64::Crc64;
 use crate::transfer::pipeline::RetryPolicy;
 use crate::transfer::sinks::{SinkError, SinkWriter, Target};
 
@@ -117,10 +118,21 @@ impl UploadTarget {
 
     /// Bytes the control plane holds, retried while it is away.
     async fn held(&self) -> Result<u64, SinkError> {
+        self.state().await.map(|state| state.offset)
+    }
+
+    /// The set as recorded, when its upload was completed already (by an
+    /// attempt stopped before it could report it).
+    pub async fn completed(&self) -> Result<Option<UploadComplete>, SinkError> {
+        self.state().await.map(|state| state.completed)
+    }
+
+    /// What the control plane holds, retried while it is away.
+    async fn state(&self) -> Result<UploadState, SinkError> {
         let mut failures = 0;
         loop {
             match self.request::<UploadState>(Method::GET, &[], None).await {
-                Ok(state) => return Ok(state.offset),
+                Ok(state) => return Ok(state),
                 Err(e) if e.is_retryable() => {
                     failures += 1;
                     self.pause(failures, &e).await?;
@@ -130,22 +142,25 @@ impl UploadTarget {
         }
     }
 
-    /// Stores `chunk` at `offset`; the bytes held after it. After a
-    /// failure the control plane is asked what it holds: a chunk that
-    /// arrived whole is not sent again, and one it holds a part of (it was
-    /// stopped while writing) goes on from there. A chunk at 0 is sent
-    /// again whole (it discards what is held).
-    async fn put(&self, offset: u64, chunk: Bytes) -> Result<u64, SinkError> {
+    /// Stores `chunk` (of CRC64 `crc64`) at `offset`; the bytes held after
+    /// it. After a failure the control plane is asked what it holds: a
+    /// chunk that arrived whole is not sent again, and one it holds a part
+    /// of (it was stopped while writing) goes on from there. A chunk at 0
+    /// is sent again whole (it discards what is held).
+    async fn put(&self, offset: u64, chunk: Bytes, crc64: u64) -> Result<u64, SinkError> {
         let end = offset + chunk.len() as u64;
         let mut at = offset;
         let mut failures = 0;
         loop {
             let rest = chunk.slice((at - offset) as usize..);
-            let mut crc = crc64fast::Digest::new();
-            crc.write(&rest);
+            let rest_crc64 = if at == offset {
+                crc64
+            } else {
+                Crc64::of(&rest)
+            };
             let params = [
                 (upload_param::OFFSET, at.to_string()),
-                (upload_param::CHUNK_CRC64, crc.sum64().to_string()),
+                (upload_param::CHUNK_CRC64, rest_crc64.to_string()),
             ];
             let error = match self
                 .request::<UploadState>(Method::PUT, &params, Some(rest))
@@ -237,7 +252,8 @@ impl Target for UploadTarget {
             buffer: BytesMut::with_capacity(CHUNK_BYTES),
             sent: held,
             in_flight: None,
-            crc: crc64fast::Digest::new(),
+            crc: Crc64::new(),
+            buffer_crc: Crc64::new(),
             from_start: held == 0,
         }))
     }
@@ -253,8 +269,11 @@ struct UploadWriter {
     /// The chunk being sent, if any: its length and its `PUT`, which
     /// answers the bytes held after it.
     in_flight: Option<(u64, tokio::task::JoinHandle<Result<u64, SinkError>>)>,
-    /// CRC64 of every byte written since the start.
-    crc: crc64fast::Digest,
+    /// CRC64 of every byte sent or in flight since the start.
+    crc: Crc64,
+    /// CRC64 of the buffered bytes: each byte's CRC is computed once, for
+    /// its chunk, and the chunks' are appended to the whole's.
+    buffer_crc: Crc64,
     /// Whether every byte from offset 0 went through this writer (else the
     /// whole CRC64 is unknown and it cannot commit).
     from_start: bool,
@@ -279,8 +298,10 @@ impl UploadWriter {
     async fn send_buffered(&mut self) -> Result<(), SinkError> {
         self.settle().await?;
         let chunk = self.buffer.split().freeze();
+        let chunk_crc = std::mem::take(&mut self.buffer_crc);
+        self.crc.append(&chunk_crc);
         let (target, offset, len) = (self.target.clone(), self.sent, chunk.len() as u64);
-        let put = tokio::spawn(async move { target.put(offset, chunk).await });
+        let put = tokio::spawn(async move { target.put(offset, chunk, chunk_crc.sum64()).await });
         self.in_flight = Some((len, put));
         self.buffer.reserve(CHUNK_BYTES);
         Ok(())
@@ -310,18 +331,19 @@ impl SinkWriter for UploadWriter {
     async fn restart(&mut self) -> Result<(), SinkError> {
         self.cancel_in_flight();
         self.buffer.clear();
-        self.sent = self.target.put(0, Bytes::new()).await?;
-        self.crc = crc64fast::Digest::new();
+        self.sent = self.target.put(0, Bytes::new(), Crc64::of(b"")).await?;
+        self.crc = Crc64::new();
+        self.buffer_crc = Crc64::new();
         self.from_start = true;
         Ok(())
     }
 
     async fn write(&mut self, chunk: Bytes) -> Result<(), SinkError> {
-        self.crc.write(&chunk);
         let mut rest = chunk;
         while !rest.is_empty() {
             let room = CHUNK_BYTES - self.buffer.len();
             let take = rest.split_to(room.min(rest.len()));
+            self.buffer_crc.write(&take);
             self.buffer.extend_from_slice(&take);
             if self.buffer.len() == CHUNK_BYTES {
                 self.send_buffered().await?;

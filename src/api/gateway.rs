@@ -446,7 +446,9 @@ pub struct BackupResult {
 ///
 /// - `GET` answers how many bytes the control plane holds ([`UploadState`],
 ///   JSON `{"Offset": n}`), so a retried or restarted upload knows where to
-///   go on;
+///   go on, and for a set completed already the set as recorded too
+///   (`"Completed": {…}`): an agent that stopped between its complete and
+///   its report reports that set instead of taking another backup;
 /// - `PUT ?Offset=n&ChunkCRC64=c` appends a chunk (its body, at most
 ///   [`MAX_UPLOAD_CHUNK_BYTES`]) at byte `n`, which must be the held size
 ///   (else 409 `Upload.OffsetMismatch`, answering the held `Offset`); a
@@ -489,11 +491,14 @@ pub fn upload_path(set_id: &str) -> String {
 
 /// The answer of the upload route's `GET` and `PUT` (and, with the error's
 /// code, of a refused `PUT` whose offset is not the held one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UploadState {
     /// Bytes held.
     pub offset: u64,
+    /// The set as recorded, when its upload was completed already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<UploadComplete>,
 }
 
 /// The answer of the upload route's `POST`: the set as recorded.

@@ -477,6 +477,12 @@ fn push_value(sql: &mut Vec<u8>, bytes: &[u8], kind: ValueKind) {
                 sql.push(HEX[usize::from(b & 15)]);
             }
         }
+        ValueKind::Quoted if !needs_escape(bytes) => {
+            sql.reserve(2 + bytes.len());
+            sql.push(b'\'');
+            sql.extend_from_slice(bytes);
+            sql.push(b'\'');
+        }
         ValueKind::Quoted => {
             sql.reserve(2 + bytes.len());
             sql.push(b'\'');
@@ -499,6 +505,16 @@ fn push_value(sql: &mut Vec<u8>, bytes: &[u8], kind: ValueKind) {
             sql.push(b'\'');
         }
     }
+}
+
+/// Whether `bytes` holds a byte [`push_value`] escapes: one below 0x20
+/// (NUL, newline, return, Ctrl-Z among them), a quote or a backslash. It
+/// looks at every byte without stopping early, so the compiler checks many
+/// at once: most values have nothing to escape and are copied whole.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |hit, &b| {
+        hit | (b < 0x20) | (b == b'\'') | (b == b'\\')
+    })
 }
 
 /// An identifier in backquotes, inner backquotes doubled.
@@ -603,6 +619,7 @@ mod tests {
         );
         assert_eq!(value("é✓".as_bytes(), ValueKind::Quoted), "'é✓'");
         assert_eq!(value(b"plain", ValueKind::Quoted), "'plain'");
+        assert_eq!(value(b"tab\there", ValueKind::Quoted), "'tab\there'");
         assert_eq!(value(b"", ValueKind::Quoted), "''");
     }
 

@@ -107,8 +107,21 @@ pub fn backup_spec(plan: &plans::Plan, set_id: String) -> Option<BackupSpec> {
         source: source_endpoint(plan, backup),
         backup_method: method,
         backup_objects: backup.objects.clone(),
-        speed_limit_kib: backup.speed_limit_kib,
+        speed_limit_kib: read_limit_kib(backup),
     })
+}
+
+/// The most KiB per second a backup reads: the smaller of the plan's
+/// `BackupSpeedLimit` (the network's) and `BackupRateLimit` (the disk's),
+/// 0 being no limit. One limit serves both: the agent reads the backup's
+/// stream no faster, and a stream read slowly makes the tool (or the
+/// server) read the database as slowly.
+fn read_limit_kib(backup: &plans::Backup) -> Option<u64> {
+    [backup.speed_limit_kib, backup.rate_limit_kib]
+        .into_iter()
+        .flatten()
+        .filter(|&kib| kib > 0)
+        .min()
 }
 
 /// The database a plan's tasks run against.
@@ -153,7 +166,7 @@ mod tests {
             period: Some("Friday".into()),
             start_time: Some("02:30Z".into()),
             speed_limit_kib: Some(1024),
-            rate_limit: None,
+            rate_limit_kib: None,
         });
         plan.next_run_ms = Some(FRIDAY_0230);
         plans::save(c, &plan)?;
@@ -191,6 +204,30 @@ mod tests {
                 };
                 assert_eq!(spec.speed_limit_kib, Some(1024));
                 assert_eq!(spec.backup_method, BackupMethod::Logical);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_smaller_of_the_speed_and_rate_limits_is_the_tasks_and_0_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        store
+            .call_now(|c| {
+                let gateway_id = register_for_test(c, "g1")?;
+                let plan = plan_with_schedule(c, gateway_id)?;
+                let limit = |plan: &plans::Plan, speed, rate| {
+                    let mut plan = plan.clone();
+                    let backup = plan.backup.as_mut().unwrap();
+                    (backup.speed_limit_kib, backup.rate_limit_kib) = (speed, rate);
+                    backup_spec(&plan, "s1".into()).unwrap().speed_limit_kib
+                };
+                assert_eq!(limit(&plan, Some(1024), Some(512)), Some(512));
+                assert_eq!(limit(&plan, Some(256), Some(512)), Some(256));
+                assert_eq!(limit(&plan, None, Some(512)), Some(512));
+                assert_eq!(limit(&plan, Some(0), Some(512)), Some(512));
+                assert_eq!(limit(&plan, Some(0), None), None);
                 Ok(())
             })
             .unwrap();

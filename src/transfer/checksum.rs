@@ -11,6 +11,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::crc64::Crc64;
+
 /// A checksum value of one algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {
@@ -64,7 +66,7 @@ impl fmt::Display for Checksum {
 /// A running checksum of the algorithm of an expected value.
 pub enum Hasher {
     /// CRC-64/ECMA-182.
-    Crc64(crc64fast::Digest),
+    Crc64(Box<Crc64>),
     /// SHA-256.
     Sha256(Box<Sha256>),
 }
@@ -75,7 +77,7 @@ impl Hasher {
     pub fn for_expected(expected: Option<&Checksum>) -> Self {
         match expected {
             Some(Checksum::Sha256(_)) => Hasher::Sha256(Box::default()),
-            Some(Checksum::Crc64(_)) | None => Hasher::Crc64(crc64fast::Digest::new()),
+            Some(Checksum::Crc64(_)) | None => Hasher::Crc64(Box::default()),
         }
     }
 
@@ -90,7 +92,7 @@ impl Hasher {
     /// Forgets everything added.
     pub fn reset(&mut self) {
         match self {
-            Hasher::Crc64(crc) => *crc = crc64fast::Digest::new(),
+            Hasher::Crc64(crc) => **crc = Crc64::new(),
             Hasher::Sha256(sha) => sha.reset(),
         }
     }

@@ -97,7 +97,8 @@ def test_a_plan_is_created_configured_started_changed_stopped_and_released(contr
     assert (item["SourceEndpointInstanceType"], item["SourceEndpointIpPort"], item["SourceEndpointUserName"]) == \
         ("agent", "127.0.0.1:3306", "backup")
     assert (item["BackupGatewayId"], item["BackupPeriod"], item["BackupStartTime"]) == (gateway_id, "Monday,Thursday", "02:30Z")
-    assert (item["BackupRetentionPeriod"], item["BackupPlanName"], item["BackupSpeedLimit"]) == (30, "shop nightly", 2048)
+    assert (item["BackupRetentionPeriod"], item["BackupPlanName"], item["BackupSpeedLimit"], item["BackupRateLimit"]) == \
+        (30, "shop nightly", 2048, 100)
     assert json.loads(item["BackupObjects"]) == [{"DBName": "shop", "TableIncludes": [{"TableName": "orders"}]}]
     # The SDK model reads the same plan.
     [model] = tea.describe_backup_plan_list(models.DescribeBackupPlanListRequest(
@@ -126,8 +127,9 @@ def test_a_plan_is_created_configured_started_changed_stopped_and_released(contr
     # The gateway takes the backup task; progress shows its size so far.
     [task] = as_gateway(control, "GatewayPollTasks", BackupGatewayId=gateway_id, WaitSeconds=1)["Tasks"]
     spec = task["Spec"]
+    # Its limit: the smaller of BackupSpeedLimit (2048) and BackupRateLimit (100).
     assert (spec["Kind"], spec["BackupSetId"], spec["BackupMethod"], spec["SpeedLimitKib"]) == \
-        ("BackupDatabase", set_id, "logical", 2048)
+        ("BackupDatabase", set_id, "logical", 100)
     as_gateway(control, "GatewayReportTask", BackupGatewayId=gateway_id, TaskId=task["TaskId"], Status="running",
                Progress=json.dumps({"BytesDone": 12345}))
     [run] = full_list(control, plan_id, ShowProgress="true")

@@ -415,7 +415,7 @@ async fn backup_settings(
         period: strategy.period,
         start_time: strategy.start_time,
         speed_limit_kib: call.parse("BackupSpeedLimit")?,
-        rate_limit: call.parse("BackupRateLimit")?,
+        rate_limit_kib: call.parse("BackupRateLimit")?,
     })
 }
 

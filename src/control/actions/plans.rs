@@ -136,7 +136,7 @@ fn plan_item(plan: &plans::Plan) -> Value {
         if let Some(limit) = b.speed_limit_kib {
             item["BackupSpeedLimit"] = limit.into();
         }
-        if let Some(limit) = b.rate_limit {
+        if let Some(limit) = b.rate_limit_kib {
             item["BackupRateLimit"] = limit.into();
         }
     }

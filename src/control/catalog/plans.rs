@@ -77,8 +77,8 @@ pub struct Backup {
     pub start_time: Option<String>,
     /// `BackupSpeedLimit`, KiB per second.
     pub speed_limit_kib: Option<u64>,
-    /// `BackupRateLimit`, recorded.
-    pub rate_limit: Option<u64>,
+    /// `BackupRateLimit`, KiB per second.
+    pub rate_limit_kib: Option<u64>,
 }
 
 impl Plan {
@@ -184,7 +184,7 @@ impl Backup {
             period: row.get("backup_period")?,
             start_time: row.get("backup_start_time")?,
             speed_limit_kib: unsigned("speed_limit_kib")?,
-            rate_limit: unsigned("rate_limit")?,
+            rate_limit_kib: unsigned("rate_limit")?,
         }))
     }
 }
@@ -293,7 +293,7 @@ pub fn save(conn: &Connection, plan: &Plan) -> rusqlite::Result<bool> {
             b.and_then(|b| b.start_time.as_ref()),
             b.and_then(|b| b.speed_limit_kib)
                 .map(|v| v.min(i64::MAX as u64) as i64),
-            b.and_then(|b| b.rate_limit)
+            b.and_then(|b| b.rate_limit_kib)
                 .map(|v| v.min(i64::MAX as u64) as i64),
             plan.retention_days,
             plan.next_run_ms,

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use sha2::{Digest, Sha256};
 
 use crate::api::gateway::SetKind;
+use crate::crc64::Crc64;
 
 use super::{downloads, names, plans};
 
@@ -327,7 +328,7 @@ fn copy_in(source: &Path, dir: &Path, id: &str) -> Result<Digested, AddError> {
         };
         let mut output = crate::control::files::create_private(&part).map_err(copy_err)?;
         let mut hasher = Sha256::new();
-        let mut crc = crc64fast::Digest::new();
+        let mut crc = Crc64::new();
         let mut buffer = vec![0u8; COPY_BUFFER];
         let mut size = 0u64;
         loop {
@@ -370,7 +371,7 @@ pub(crate) fn crc64_of_file(path: &Path) -> std::io::Result<String> {
 pub(crate) fn digest_file(path: &Path) -> std::io::Result<Digested> {
     let mut input = File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut crc = crc64fast::Digest::new();
+    let mut crc = Crc64::new();
     let mut buffer = vec![0u8; COPY_BUFFER];
     let mut size = 0u64;
     loop {

@@ -35,6 +35,7 @@ use crate::control::auth::{self, Caller, RawCall};
 use crate::control::catalog::{names, plans, runs, sets};
 use crate::control::keys::Role;
 use crate::control::{files, gateways, limits, store, tasks, ControlPlane};
+use crate::crc64::Crc64;
 use crate::writeback::Writeback;
 
 /// Bytes of a chunk held in memory before they are written.
@@ -52,7 +53,7 @@ static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
 #[derive(Clone)]
 struct Running {
     held: u64,
-    crc: crc64fast::Digest,
+    crc: Crc64,
     sha256: sha2::Sha256,
     writeback: Writeback,
 }
@@ -61,15 +62,16 @@ impl Running {
     fn new() -> Running {
         Running {
             held: 0,
-            crc: crc64fast::Digest::new(),
+            crc: Crc64::new(),
             sha256: sha2::Sha256::default(),
             writeback: Writeback::new(0),
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    /// Adds `bytes` to the SHA-256; the CRC64 takes each chunk's whole
+    /// once it is checked ([`Crc64::append`]), so no byte's is computed twice.
+    fn hash(&mut self, bytes: &[u8]) {
         use sha2::Digest;
-        self.crc.write(bytes);
         self.sha256.update(bytes);
     }
 
@@ -207,7 +209,14 @@ async fn handle(
         // retried complete) sees what that one did.
         let upload = own_upload(plane, &caller, set_id.clone()).await?;
         match *method {
-            Method::GET => held(&upload.part).await.map(state),
+            Method::GET => match &upload.recorded {
+                Some(set) => Ok(serde_json::to_value(UploadState {
+                    offset: set.size,
+                    completed: Some(completed(set)),
+                })
+                .expect("answers serialize")),
+                None => held(&upload.part).await.map(state),
+            },
             Method::PUT => put(&upload, query, headers, body).await.map(state),
             Method::POST => complete(plane, &upload, query).await,
             _ => Err(refused(
@@ -227,7 +236,21 @@ async fn handle(
 }
 
 fn state(offset: u64) -> serde_json::Value {
-    serde_json::to_value(UploadState { offset }).expect("answers serialize")
+    serde_json::to_value(UploadState {
+        offset,
+        completed: None,
+    })
+    .expect("answers serialize")
+}
+
+/// What a complete answers of the recorded `set`.
+fn completed(set: &sets::BackupSet) -> UploadComplete {
+    UploadComplete {
+        backup_set_id: set.id.clone(),
+        backup_set_name: set.name.clone(),
+        size: set.size,
+        crc64: set.crc64.clone(),
+    }
 }
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -386,7 +409,7 @@ async fn put(
     };
     let written_back = file.try_clone().map_err(io_failed)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-    let mut crc = crc64fast::Digest::new();
+    let mut crc = Crc64::new();
     let mut written = 0u64;
     let mut stream = body.into_data_stream();
     let copied: Result<(), Refusal> = async {
@@ -405,7 +428,7 @@ async fn put(
             }
             crc.write(&frame);
             if let Some(digest) = digest.as_mut() {
-                digest.update(&frame);
+                digest.hash(&frame);
             }
             out.write_all(&frame).await.map_err(io_failed)?;
         }
@@ -437,6 +460,7 @@ async fn put(
     }
     match digest {
         Some(mut digest) => {
+            digest.crc.append(&crc);
             digest.held = offset + written;
             let digest = tokio::task::spawn_blocking(move || {
                 digest.writeback.wrote(&written_back, digest.held);
@@ -461,15 +485,8 @@ async fn complete(
 ) -> Result<serde_json::Value, Refusal> {
     let size = number(query, upload_param::SIZE)?;
     let crc64 = number(query, upload_param::CRC64)?.to_string();
-    let answer = |set: &sets::BackupSet| {
-        serde_json::to_value(UploadComplete {
-            backup_set_id: set.id.clone(),
-            backup_set_name: set.name.clone(),
-            size: set.size,
-            crc64: set.crc64.clone(),
-        })
-        .expect("answers serialize")
-    };
+    let answer =
+        |set: &sets::BackupSet| serde_json::to_value(completed(set)).expect("answers serialize");
     if let Some(set) = &upload.recorded {
         if set.size == size && set.crc64 == crc64 {
             return Ok(answer(set));
