@@ -7,7 +7,8 @@
 //! now, never from the window that fired: a control plane down across
 //! several windows runs the missed backup once when it comes back. A plan
 //! whose gateway is offline still gets its task; the gateway takes it when
-//! it comes back (its lease starts then).
+//! it comes back (its lease starts then). A window that comes while the
+//! plan's last backup is still queued or running is skipped.
 
 use std::time::Duration;
 
@@ -66,7 +67,11 @@ pub fn fire_due(conn: &mut Connection, now_ms: i64) -> rusqlite::Result<Vec<Star
     let tx = conn.transaction()?;
     let mut fired = Vec::new();
     for mut plan in plans::due(&tx, now_ms)? {
-        if let Some(started) = start(&tx, &plan, runs::Trigger::Schedule, now_ms)? {
+        if under_way(&tx, &plan.id)? {
+            // Two backups of one database at once would slow each other and
+            // the server: this window is skipped, the next one is kept.
+            tracing::warn!(plan = %plan.id, "scheduled backup skipped: the plan's last backup still runs");
+        } else if let Some(started) = start(&tx, &plan, runs::Trigger::Schedule, now_ms)? {
             fired.push(started);
         }
         plan.next_run_ms = plan.backup.as_ref().and_then(|b| next_run(b, now_ms));
@@ -74,6 +79,16 @@ pub fn fire_due(conn: &mut Connection, now_ms: i64) -> rusqlite::Result<Vec<Star
     }
     tx.commit()?;
     Ok(fired)
+}
+
+/// Whether a backup of `plan_id` is queued or running (its set not
+/// uploaded whole yet).
+fn under_way(conn: &Connection, plan_id: &str) -> rusqlite::Result<bool> {
+    let filter = runs::PendingFilter {
+        states: vec!["queued", "running"],
+        ..Default::default()
+    };
+    Ok(runs::without_set(conn, plan_id, &filter, 0, 0)?.1 > 0)
 }
 
 /// Queues a full backup of `plan` now, with a fresh set id; `None` for a
@@ -204,6 +219,34 @@ mod tests {
                 };
                 assert_eq!(spec.speed_limit_kib, Some(1024));
                 assert_eq!(spec.backup_method, BackupMethod::Logical);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_window_that_comes_while_the_last_backup_runs_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(dir.path()).unwrap();
+        store
+            .call_now(|c| {
+                let gateway_id = register_for_test(c, "g1")?;
+                plan_with_schedule(c, gateway_id)?;
+                let fired = fire_due(c, FRIDAY_0230)?;
+                assert_eq!(fired.len(), 1);
+                // A week on, the first backup still queued: none is added,
+                // and the window after is kept.
+                assert!(fire_due(c, FRIDAY_0230 + WEEK_MS)?.is_empty());
+                assert_eq!(runs_of(c)?, 1);
+                let plan = plans::get(c, "p1")?.unwrap();
+                assert_eq!(plan.next_run_ms, Some(FRIDAY_0230 + 2 * WEEK_MS));
+                // Once it ended, the next window fires.
+                let run = runs::get(c, &fired[0].set_id)?.unwrap();
+                c.execute(
+                    "UPDATE tasks SET state = 'failed' WHERE id = ?1",
+                    [run.task_id],
+                )?;
+                assert_eq!(fire_due(c, FRIDAY_0230 + 2 * WEEK_MS)?.len(), 1);
                 Ok(())
             })
             .unwrap();
