@@ -32,7 +32,7 @@ _backup_bench_cleanup() {
 }
 
 # start_bench_mariadb: a MariaDB "bench" (buffer pool 1 GiB, binlog on);
-# sets PORT and PASSWORD, the client SQL=(mariadb … --user=dbs_admin) with
+# sets PORT, PASSWORD and SERVER_PID, the client SQL=(mariadb … --user=dbs_admin) with
 # MYSQL_PWD exported, and DEFAULTS=(--defaults-extra-file=…) holding the
 # password for the tools.
 start_bench_mariadb() {
@@ -41,6 +41,7 @@ start_bench_mariadb() {
     PASSWORD=$(random_hex 16)
     _start_mariadb_instance bench "$PORT" "$PASSWORD" --log-bin=mysql-bin --server-id=1 \
         --innodb-buffer-pool-size=1G --innodb-log-file-size=512M
+    SERVER_PID=$(cat "$DBS_TESTRUN/mariadb-bench/mysqld.pid")
     SQL=(mariadb --no-defaults --host=127.0.0.1 --port="$PORT" --user=dbs_admin)
     export MYSQL_PWD=$PASSWORD
     DEFAULTS=(--defaults-extra-file="$DBS_TESTRUN/client.cnf")
@@ -79,13 +80,26 @@ check_set() {
     esac
 }
 
-# record NAME SECS RSS_KIB BYTES: one measured leg, kept for print_results.
-declare -A SECS RSS BYTES
+# record NAME SECS RSS_KIB BYTES CPU_SECS: one measured leg, kept for
+# print_results.
+declare -A SECS RSS BYTES CPU
 record() {
     local name=$1
     SECS[$name]="${SECS[$name]:-} $2"
     [ "$3" -le "${RSS[$name]:-0}" ] || RSS[$name]=$3
     BYTES[$name]=$4
+    CPU[$name]="${CPU[$name]:-} $5"
+}
+
+# cpu_seconds PID…: the CPU seconds (user and system, with their waited-for
+# children's) the processes have used so far.
+cpu_seconds() {
+    local pid ticks=0 hz
+    hz=$(getconf CLK_TCK)
+    for pid in "$@"; do
+        ticks=$((ticks + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat")))
+    done
+    awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
 }
 
 # A tool's leg: its stdout into a file, then that file fsynced, as the
@@ -94,19 +108,23 @@ record() {
 TO_FILE=(sh -c 'f=$1; shift; "$@" >"$f" && sync "$f"' sh)
 
 # run_leg NAME KIND FILE COMMAND…: runs COMMAND under GNU time, checks FILE,
-# records and prints the leg, removes FILE.
+# records and prints the leg (its CPU: the command's and the server's),
+# removes FILE.
 run_leg() {
-    local name=$1 kind=$2 file=$3 secs rss cpu bytes
+    local name=$1 kind=$2 file=$3 secs rss cpu bytes server_before server
     shift 3
     step "$name"
     rm -f "$file"
     sync
+    server_before=$(cpu_seconds "$SERVER_PID")
     read -r secs rss cpu < <(measure "$@")
+    server=$(awk -v a="$(cpu_seconds "$SERVER_PID")" -v b="$server_before" 'BEGIN { printf "%.2f", a - b }')
     check_set "$kind" "$file"
     bytes=$(stat -c %s "$file")
     rm -f "$file"
-    record "$name" "$secs" "$rss" "$bytes"
-    printf '%s: %s s, CPU %s s, peak RSS %s MiB, %s bytes\n' "$name" "$secs" "$cpu" "$((rss / 1024))" "$bytes"
+    record "$name" "$secs" "$rss" "$bytes" "$(awk -v a="$cpu" -v b="$server" 'BEGIN { print a + b }')"
+    printf '%s: %s s, CPU %s s (tool) + %s s (server), peak RSS %s MiB, %s bytes\n' "$name" "$secs" "$cpu" "$server" \
+        "$((rss / 1024))" "$bytes"
 }
 
 # reference_leg physical|logical OUT_DIR: "physical mariadb-backup" or
@@ -129,21 +147,23 @@ reference_leg() {
 }
 
 # print_results GATEWAY_SUFFIX: the table of "KIND GATEWAY_SUFFIX" legs beside
-# the reference tools' (MB/s, ratio, peak RSS).
+# the reference tools' (MB/s, ratio, CPU, peak RSS), then every leg's times.
 print_results() {
-    local suffix=$1 pair kind tool mine g r
-    printf '%-9s %14s %14s %8s %16s %16s\n' backup "gateway MB/s" "tool MB/s" ratio "gateway RSS MiB" "tool RSS MiB"
+    local suffix=$1 pair kind tool mine name
+    printf '%-9s %13s %10s %6s %14s %11s %16s %13s\n' backup "gateway MB/s" "tool MB/s" ratio \
+        "gateway CPU s" "tool CPU s" "gateway RSS MiB" "tool RSS MiB"
     for pair in "physical:physical mariadb-backup" "logical:logical mariadb-dump"; do
         kind=${pair%%:*} tool=${pair#*:} mine="$kind $suffix"
-        if [ -z "${SECS[$mine]:-}" ]; then
-            awk -v tb="${BYTES[$tool]}" -v r="$(median <<<"${SECS[$tool]}")" -v k="$kind" -v tr="${RSS[$tool]}" \
-                'BEGIN { printf "%-9s %14s %14.1f %8s %16s %16.1f\n", k, "-", tb/r/1e6, "-", "-", tr/1024 }'
-            continue
-        fi
-        g=$(median <<<"${SECS[$mine]}") r=$(median <<<"${SECS[$tool]}")
-        awk -v gb="${BYTES[$mine]}" -v tb="${BYTES[$tool]}" -v g="$g" -v r="$r" -v k="$kind" \
+        awk -v gb="${BYTES[$mine]}" -v tb="${BYTES[$tool]}" -v k="$kind" \
+            -v g="$(median <<<"${SECS[$mine]}")" -v r="$(median <<<"${SECS[$tool]}")" \
+            -v gc="$(median <<<"${CPU[$mine]}")" -v tc="$(median <<<"${CPU[$tool]}")" \
             -v ga="${RSS[$mine]}" -v tr="${RSS[$tool]}" \
-            'BEGIN { printf "%-9s %14.1f %14.1f %8.2f %16.1f %16.1f\n", k, gb/g/1e6, tb/r/1e6, r/g, ga/1024, tr/1024 }'
+            'BEGIN { printf "%-9s %13.1f %10.1f %6.2f %14.2f %11.2f %16.1f %13.1f\n",
+                k, gb/g/1e6, tb/r/1e6, r/g, gc, tc, ga/1024, tr/1024 }'
     done
-    echo "(MB/s: bytes each wrote per second; ratio: the tool's time over the gateway's, above 1 = the gateway is faster)"
+    echo "(MB/s: bytes each wrote per second; ratio: the tool's time over the gateway's, above 1 = the"
+    echo " gateway is faster; CPU: median CPU seconds of every process of a leg, the database server's included)"
+    for name in "physical $suffix" "physical mariadb-backup" "logical $suffix" "logical mariadb-dump"; do
+        echo "times of $name, s:${SECS[$name]}"
+    done
 }

@@ -5,14 +5,16 @@
 # start_control_and_agent BIN_DIR IDENTIFIER DB_PORT DB_USER DB_PASSWORD:
 # dbs-control on a free port (data in $DBS_TESTRUN/control) and an agent
 # named IDENTIFIER whose gateway.toml holds the MariaDB on 127.0.0.1:DB_PORT.
-# Sets CONTROL_PORT, KEY_ID and KEY_SECRET (a user AccessKey) and AGENT_PID.
+# Sets CONTROL_PORT, KEY_ID and KEY_SECRET (a user AccessKey), CONTROL_PID
+# and AGENT_PID.
 start_control_and_agent() {
     local bin=$1 identifier=$2 db_port=$3 db_user=$4 db_password=$5 gateway_key_id gateway_key_secret
     CONTROL_PORT=$(free_port)
     "$bin/dbs-control" access-key create --data-dir "$DBS_TESTRUN/control" >"$DBS_TESTRUN/key.json"
     "$bin/dbs-control" access-key create --role gateway --data-dir "$DBS_TESTRUN/control" >"$DBS_TESTRUN/gateway-key.json"
     "$bin/dbs-control" serve --listen "127.0.0.1:$CONTROL_PORT" --data-dir "$DBS_TESTRUN/control" 2>"$DBS_TESTRUN/control.log" &
-    track_pid $!
+    CONTROL_PID=$!
+    track_pid "$CONTROL_PID"
     wait_for_port "$CONTROL_PORT" dbs-control
     read -r KEY_ID KEY_SECRET < <(_access_key "$DBS_TESTRUN/key.json")
     read -r gateway_key_id gateway_key_secret < <(_access_key "$DBS_TESTRUN/gateway-key.json")
