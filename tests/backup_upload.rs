@@ -203,8 +203,8 @@ fn crc64(data: &[u8]) -> String {
 }
 
 /// Checks a finished backup task: its set is recorded with the size and
-/// CRC64 the task reported, which are those of the bytes served; returns
-/// the bytes.
+/// CRC64 the task reported, which are those of the bytes served (and so is
+/// its SHA-256); returns the bytes.
 async fn assert_recorded(rig: &Rig, set_id: &str, task: &tasks::Task) -> Vec<u8> {
     assert_eq!(
         task.state, "finish",
@@ -216,6 +216,10 @@ async fn assert_recorded(rig: &Rig, set_id: &str, task: &tasks::Task) -> Vec<u8>
     let bytes = rig.served(set_id).await;
     assert_eq!(bytes.len() as u64, set.size);
     assert_eq!(crc64(&bytes), set.crc64);
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        set.sha256
+    );
     assert_eq!(result["Size"], json!(set.size));
     assert_eq!(result["CRC64"], json!(set.crc64));
     assert_eq!(set.plan_id, PLAN);

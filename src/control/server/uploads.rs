@@ -85,6 +85,39 @@ impl Running {
     }
 }
 
+/// A chunk's bytes hashed into an upload's SHA-256 on a blocking thread
+/// while the request goes on receiving and writing them: the hash, the
+/// dearest work on the way, is off the chunk's path (at most a chunk's
+/// frames wait for it, shared, not copied).
+struct Hashing {
+    frames: std::sync::mpsc::Sender<bytes::Bytes>,
+    done: tokio::task::JoinHandle<Running>,
+}
+
+impl Hashing {
+    fn start(mut running: Running) -> Hashing {
+        let (frames, received) = std::sync::mpsc::channel::<bytes::Bytes>();
+        let done = tokio::task::spawn_blocking(move || {
+            for frame in received {
+                running.hash(&frame);
+            }
+            running
+        });
+        Hashing { frames, done }
+    }
+
+    fn add(&self, frame: &bytes::Bytes) {
+        // The thread ends only once every sender is gone.
+        let _ = self.frames.send(frame.clone());
+    }
+
+    /// The digest with every frame added.
+    async fn finish(self) -> Result<Running, tokio::task::JoinError> {
+        drop(self.frames);
+        self.done.await
+    }
+}
+
 /// The running digests of the uploads under way, by set id (each set's
 /// requests are served in turn, under its lock in [`LOCKS`]).
 static RUNNING: LazyLock<Mutex<HashMap<String, Running>>> = LazyLock::new(Default::default);
@@ -399,7 +432,7 @@ async fn put(
         }
         files::append_private(part).map_err(io_failed)?
     };
-    let mut digest = if offset == 0 {
+    let digest = if offset == 0 {
         Some(Running::new())
     } else {
         running()
@@ -407,6 +440,7 @@ async fn put(
             .filter(|r| r.held == offset)
             .cloned()
     };
+    let hashing = digest.map(Hashing::start);
     let written_back = file.try_clone().map_err(io_failed)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
     let mut crc = Crc64::new();
@@ -427,8 +461,8 @@ async fn put(
                 return Err(too_large());
             }
             crc.write(&frame);
-            if let Some(digest) = digest.as_mut() {
-                digest.hash(&frame);
+            if let Some(hashing) = &hashing {
+                hashing.add(&frame);
             }
             out.write_all(&frame).await.map_err(io_failed)?;
         }
@@ -458,6 +492,10 @@ async fn put(
         }
         return Err(refusal);
     }
+    let digest = match hashing {
+        Some(hashing) => Some(hashing.finish().await.map_err(internal)?),
+        None => None,
+    };
     match digest {
         Some(mut digest) => {
             digest.crc.append(&crc);
