@@ -3,6 +3,7 @@
 //! Beside it, the route of set bytes ([`sets`], with its `Range` choice in
 //! [`range`]) and the route gateways upload sets on ([`uploads`]).
 
+mod part_writer;
 pub mod range;
 pub mod sets;
 pub mod uploads;

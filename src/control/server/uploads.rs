@@ -5,7 +5,8 @@
 //! `Action` being [`UPLOAD_ACTION`]); only the gateway key of the run's own
 //! gateway may upload, and only while the run's task is leased. The bytes
 //! go to `{data dir}/uploads/{BackupSetId}.part` (owner-only modes), a
-//! chunk streamed to disk through a bounded buffer and hashed on the way; a
+//! chunk streamed to disk in bounded batches ([`PartWriter`]) and hashed on
+//! the way (the SHA-256 on a thread of its own, [`Hashing`]); a
 //! refused chunk is cut off again. The digest of the bytes held is kept up
 //! in memory as chunks arrive; the complete checks it (or, after a restart
 //! of dbs-control, reads the part back once for CRC64 and SHA-256), moves the
@@ -24,9 +25,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
 use tracing::Instrument;
 
+use super::part_writer::PartWriter;
 use crate::api::gateway::{
     upload_param, UploadComplete, UploadState, MAX_UPLOAD_CHUNK_BYTES, UPLOAD_ACTION,
 };
@@ -37,9 +38,6 @@ use crate::control::keys::Role;
 use crate::control::{files, gateways, limits, store, tasks, ControlPlane};
 use crate::crc64::Crc64;
 use crate::writeback::Writeback;
-
-/// Bytes of a chunk held in memory before they are written.
-const WRITE_BUFFER: usize = 1 << 20;
 
 /// One lock per set being uploaded: its requests are served in turn.
 static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
@@ -442,7 +440,7 @@ async fn put(
     };
     let hashing = digest.map(Hashing::start);
     let written_back = file.try_clone().map_err(io_failed)?;
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+    let mut out = PartWriter::new(file);
     let mut crc = Crc64::new();
     let mut written = 0u64;
     let mut stream = body.into_data_stream();
@@ -464,9 +462,8 @@ async fn put(
             if let Some(hashing) = &hashing {
                 hashing.add(&frame);
             }
-            out.write_all(&frame).await.map_err(io_failed)?;
+            out.write(frame).await.map_err(io_failed)?;
         }
-        out.flush().await.map_err(io_failed)?;
         if crc.sum64() != expected {
             return Err(refused(
                 400,
@@ -481,10 +478,11 @@ async fn put(
         Ok(())
     }
     .await;
-    if let Err(refusal) = copied {
+    // Every batch is written (or failed) before the chunk is judged.
+    let flushed = out.finish().await.map_err(io_failed);
+    if let Err(refusal) = copied.and(flushed.map(drop)) {
         // Cut the part back to what it held before this chunk.
-        let file = out.into_inner();
-        if let Err(e) = file.set_len(offset).await {
+        if let Err(e) = written_back.set_len(offset) {
             tracing::error!(part = %part.display(), error = %e, "a refused chunk could not be cut off");
         }
         if offset == 0 {

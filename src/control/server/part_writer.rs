@@ -1,0 +1,106 @@
+//! The writer of an upload's part file: a chunk's frames are written on a
+//! blocking thread, a batch of about [`BATCH_BYTES`] at a time, while the
+//! request goes on receiving the next batch. The frames are written as they
+//! arrived (shared, never copied in memory), and at most two batches are
+//! held: the one being written and the one being filled.
+
+use std::fs::File;
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+/// Bytes gathered before they are handed to the writing thread.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// Appends frames to a part file.
+pub struct PartWriter {
+    /// The file, while no batch is being written.
+    file: Option<File>,
+    /// The frames of the batch being filled.
+    batch: Vec<Bytes>,
+    batch_bytes: usize,
+    /// The batch being written: it gives the file back.
+    writing: Option<JoinHandle<(File, io::Result<()>)>>,
+}
+
+impl PartWriter {
+    /// Appends to `file` at its current position.
+    pub fn new(file: File) -> Self {
+        PartWriter {
+            file: Some(file),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            writing: None,
+        }
+    }
+
+    /// Adds `frame`; a full batch is handed to the writing thread once the
+    /// one before it is written.
+    pub async fn write(&mut self, frame: Bytes) -> io::Result<()> {
+        self.batch_bytes += frame.len();
+        self.batch.push(frame);
+        if self.batch_bytes >= BATCH_BYTES {
+            self.hand_over().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and gives the file back.
+    pub async fn finish(mut self) -> io::Result<File> {
+        self.hand_over().await?;
+        self.settle().await?;
+        Ok(self.file.take().expect("the file is back once settled"))
+    }
+
+    /// Waits for the batch being written, if any, and takes the file back.
+    async fn settle(&mut self) -> io::Result<()> {
+        if let Some(writing) = self.writing.take() {
+            let (file, written) = writing.await.map_err(io::Error::other)?;
+            self.file = Some(file);
+            written?;
+        }
+        Ok(())
+    }
+
+    /// Starts writing the batch being filled, after the one before it.
+    async fn hand_over(&mut self) -> io::Result<()> {
+        self.settle().await?;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let mut file = self.file.take().expect("the file is back once settled");
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let written = batch.iter().try_for_each(|frame| file.write_all(frame));
+            (file, written)
+        }));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_are_appended_in_order_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        std::fs::write(&path, b"held:").unwrap();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut writer = PartWriter::new(file);
+        let mut expected = b"held:".to_vec();
+        for i in 0..40u8 {
+            let frame = vec![i; 100_000];
+            expected.extend_from_slice(&frame);
+            writer.write(Bytes::from(frame)).await.unwrap();
+        }
+        writer.finish().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+}
