@@ -50,7 +50,7 @@ impl PartWriter {
     pub async fn finish(mut self) -> io::Result<File> {
         self.hand_over().await?;
         self.settle().await?;
-        Ok(self.file.take().expect("the file is back once settled"))
+        self.file.take().ok_or_else(lost)
     }
 
     /// Waits for the batch being written, if any, and takes the file back.
@@ -69,15 +69,23 @@ impl PartWriter {
         if self.batch.is_empty() {
             return Ok(());
         }
+        let Some(mut file) = self.file.take() else {
+            return Err(lost());
+        };
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
-        let mut file = self.file.take().expect("the file is back once settled");
         self.writing = Some(tokio::task::spawn_blocking(move || {
             let written = batch.iter().try_for_each(|frame| file.write_all(frame));
             (file, written)
         }));
         Ok(())
     }
+}
+
+/// The file went with a writing thread that did not come back (it
+/// panicked or the runtime is shutting down).
+fn lost() -> io::Error {
+    io::Error::other("the part file was lost with its writing thread")
 }
 
 #[cfg(test)]
