@@ -208,6 +208,33 @@ def test_create_and_start_makes_a_running_plan_with_a_backup_under_way(control):
     assert kinds == ["BackupDatabase", "PreCheck"]
 
 
+def test_a_create_repeated_with_its_client_token_makes_one_plan_and_starts_one_backup(control):
+    tea = tea_client(control)
+    gateway_id = register_gateway(control)
+
+    def create(token):
+        return tea.create_backup_plan(models.CreateBackupPlanRequest(
+            database_type="MySQL", backup_method="logical", region=REGION, pay_type="postpay",
+            client_token=token)).body.backup_plan_id
+
+    first = create("retry-1")
+    assert create("retry-1") == first
+    assert create("retry-2") != first
+
+    def create_and_start(token):
+        return tea.create_and_start_backup_plan(models.CreateAndStartBackupPlanRequest(
+            database_type="MySQL", backup_method="physical", region=REGION, pay_type="postpay",
+            source_endpoint_instance_type="agent", backup_gateway_id=gateway_id,
+            source_endpoint_ip="127.0.0.1", source_endpoint_port=3306,
+            backup_period="Sunday", backup_start_time="03:00Z", client_token=token)).body
+
+    started = create_and_start("retry-3")
+    again = create_and_start("retry-3")
+    assert again.backup_plan_id == started.backup_plan_id and started.create_backup_set
+    assert not again.create_backup_set
+    assert len(full_list(control, started.backup_plan_id)) == 1
+
+
 def test_auto_start_backup_starts_the_plan(control):
     tea = tea_client(control)
     gateway_id = register_gateway(control)

@@ -50,7 +50,7 @@ const INSTANCE_TYPE_AGENT: &str = "agent";
 
 /// CreateBackupPlan: records a plan in status `wait` and answers its id.
 pub async fn create(plane: &ControlPlane, call: &Call) -> Result<Value, ApiError> {
-    let plan = create_plan(plane, call).await?;
+    let (plan, _) = create_plan(plane, call).await?;
     Ok(json!({ "BackupPlanId": plan.id }))
 }
 
@@ -79,7 +79,13 @@ pub async fn create_and_start(plane: &ControlPlane, call: &Call) -> Result<Value
     refuse_log_backup(call)?;
     let method = backup_method(call)?;
     let settings = Settings::from_call(plane, call, method).await?;
-    let id = create_plan(plane, call).await?.id;
+    let (plan, made) = create_plan(plane, call).await?;
+    if !made {
+        // A repeated call (same ClientToken): the plan was made and started
+        // by the first; nothing runs twice.
+        return Ok(json!({ "BackupPlanId": plan.id, "CreateBackupSet": false }));
+    }
+    let id = plan.id;
     let set_id = apply(plane, &id, settings, true).await?;
     Ok(json!({
         "BackupPlanId": id,
@@ -206,8 +212,10 @@ pub async fn modify_storage(plane: &ControlPlane, call: &Call) -> Result<Value, 
     Ok(json!({ "BackupPlanId": id }))
 }
 
-/// Checks CreateBackupPlan's parameters and records the plan.
-async fn create_plan(plane: &ControlPlane, call: &Call) -> Result<Plan, ApiError> {
+/// Checks CreateBackupPlan's parameters and records the plan; whether it
+/// was made now (false: a call with the same `ClientToken` made it).
+async fn create_plan(plane: &ControlPlane, call: &Call) -> Result<(Plan, bool), ApiError> {
+    let client_token = super::client_token(call)?;
     let db_type = database_type(call)?;
     let method = backup_method(call)?;
     refuse_log_backup(call)?;
@@ -223,13 +231,21 @@ async fn create_plan(plane: &ControlPlane, call: &Call) -> Result<Plan, ApiError
     let plan = plane
         .store
         .call(move |c| {
+            let token = client_token.as_deref();
+            let made_before = token.map(|t| plans::by_client_token(c, t)).transpose()?;
+            if let Some(plan) = made_before.flatten() {
+                return Ok((plan, false));
+            }
             let id = new_plan_id();
-            let plan = plans::create(c, &id, db_type, method.as_str(), &billing, now)?;
-            Ok(plan)
+            let plan =
+                plans::create_with_token(c, &id, db_type, method.as_str(), &billing, token, now)?;
+            Ok((plan, true))
         })
         .await
         .map_err(internal)?;
-    tracing::info!(plan = %plan.id, %db_type, method = method.as_str(), "backup plan created");
+    if plan.1 {
+        tracing::info!(plan = %plan.0.id, %db_type, method = method.as_str(), "backup plan created");
+    }
     Ok(plan)
 }
 

@@ -98,7 +98,8 @@ fn add_plan_columns(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS backup_plans_due ON backup_plans(status, next_run_ms)",
+        "CREATE INDEX IF NOT EXISTS backup_plans_due ON backup_plans(status, next_run_ms);
+         CREATE UNIQUE INDEX IF NOT EXISTS backup_plans_client_token ON backup_plans(client_token);",
     )
 }
 

@@ -90,7 +90,7 @@ impl Plan {
 
 /// Columns of plans added after the first release, with their declarations;
 /// a data dir made before gets them when it opens.
-pub(super) const ADDED_COLUMNS: [(&str, &str); 18] = [
+pub(super) const ADDED_COLUMNS: [(&str, &str); 19] = [
     ("status", "TEXT NOT NULL DEFAULT 'running'"),
     ("plan_name", "TEXT"),
     ("backup_method", "TEXT"),
@@ -109,6 +109,7 @@ pub(super) const ADDED_COLUMNS: [(&str, &str); 18] = [
     ("retention_days", "INTEGER"),
     ("next_run_ms", "INTEGER"),
     ("precheck_task_id", "INTEGER"),
+    ("client_token", "TEXT"),
 ];
 
 /// Download rules of a plan.
@@ -254,16 +255,39 @@ pub fn create(
     billing: &str,
     now_ms: i64,
 ) -> rusqlite::Result<Plan> {
+    create_with_token(conn, id, db_type, method, billing, None, now_ms)
+}
+
+/// [`create`], the plan remembering the `ClientToken` it was made with.
+pub fn create_with_token(
+    conn: &Connection,
+    id: &str,
+    db_type: &str,
+    method: &str,
+    billing: &str,
+    client_token: Option<&str>,
+    now_ms: i64,
+) -> rusqlite::Result<Plan> {
     conn.execute(
-        "INSERT INTO backup_plans (id, db_type, backup_method, billing, status, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        rusqlite::params![id, db_type, method, billing, status::WAIT, now_ms],
+        "INSERT INTO backup_plans (id, db_type, backup_method, billing, status, created_ms, client_token)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params![id, db_type, method, billing, status::WAIT, now_ms, client_token],
     )?;
     conn.query_row(
         "SELECT * FROM backup_plans WHERE id = ?1",
         [id],
         Plan::from_row,
     )
+}
+
+/// The plan made with `client_token`, if any.
+pub fn by_client_token(conn: &Connection, client_token: &str) -> rusqlite::Result<Option<Plan>> {
+    conn.query_row(
+        "SELECT * FROM backup_plans WHERE client_token = ?1",
+        [client_token],
+        Plan::from_row,
+    )
+    .optional()
 }
 
 /// Writes what the API changes of a plan: status, name, backup settings,
@@ -392,7 +416,9 @@ mod tests {
             .call_now(|c| {
                 get_or_create(c, "old", "MySQL", 0)?;
                 // As the table was before plans had a source and a schedule.
-                c.execute_batch("DROP INDEX backup_plans_due")?;
+                c.execute_batch(
+                    "DROP INDEX backup_plans_due; DROP INDEX backup_plans_client_token",
+                )?;
                 for (name, _) in ADDED_COLUMNS {
                     c.execute_batch(&format!("ALTER TABLE backup_plans DROP COLUMN {name}"))?;
                 }
