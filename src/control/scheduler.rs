@@ -188,92 +188,90 @@ mod tests {
         Ok(plan)
     }
 
-    fn runs_of(c: &Connection) -> rusqlite::Result<i64> {
-        c.query_row("SELECT COUNT(*) FROM backup_runs", [], |r| r.get(0))
-    }
-
-    #[test]
-    fn missed_windows_run_once_and_the_next_run_is_after_now() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::open(dir.path()).unwrap();
-        store
-            .call_now(|c| {
-                let gateway_id = register_for_test(c, "g1")?;
-                plan_with_schedule(c, gateway_id)?;
-                // Not due a millisecond before its window.
-                assert!(fire_due(c, FRIDAY_0230 - 1)?.is_empty());
-                // Down for three windows: one backup, then the window after now.
-                let later = FRIDAY_0230 + 3 * WEEK_MS + 60_000;
-                let fired = fire_due(c, later)?;
-                assert_eq!(fired.len(), 1);
-                assert_eq!(fired[0].gateway_id, gateway_id);
-                assert_eq!(runs_of(c)?, 1);
-                let plan = plans::get(c, "p1")?.unwrap();
-                assert_eq!(plan.next_run_ms, Some(FRIDAY_0230 + 4 * WEEK_MS));
-                assert!(fire_due(c, later + 1)?.is_empty());
-                let run = runs::get(c, &fired[0].set_id)?.unwrap();
-                assert_eq!(run.trigger, "schedule");
-                let task = crate::control::tasks::get(c, run.task_id)?.unwrap();
-                let crate::api::gateway::TaskSpec::Backup(spec) = task.spec else {
-                    panic!("not a backup task: {:?}", task.spec);
-                };
-                assert_eq!(spec.speed_limit_kib, Some(1024));
-                assert_eq!(spec.backup_method, BackupMethod::Logical);
-                Ok(())
-            })
-            .unwrap();
-    }
-
-    #[test]
-    fn a_window_that_comes_while_the_last_backup_runs_is_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::open(dir.path()).unwrap();
-        store
-            .call_now(|c| {
-                let gateway_id = register_for_test(c, "g1")?;
-                plan_with_schedule(c, gateway_id)?;
-                let fired = fire_due(c, FRIDAY_0230)?;
-                assert_eq!(fired.len(), 1);
-                // A week on, the first backup still queued: none is added,
-                // and the window after is kept.
-                assert!(fire_due(c, FRIDAY_0230 + WEEK_MS)?.is_empty());
-                assert_eq!(runs_of(c)?, 1);
-                let plan = plans::get(c, "p1")?.unwrap();
-                assert_eq!(plan.next_run_ms, Some(FRIDAY_0230 + 2 * WEEK_MS));
-                // Once it ended, the next window fires.
-                let run = runs::get(c, &fired[0].set_id)?.unwrap();
-                c.execute(
-                    "UPDATE tasks SET state = 'failed' WHERE id = ?1",
-                    [run.task_id],
-                )?;
-                assert_eq!(fire_due(c, FRIDAY_0230 + 2 * WEEK_MS)?.len(), 1);
-                Ok(())
-            })
-            .unwrap();
-    }
-
-    #[test]
-    fn the_smaller_of_the_speed_and_rate_limits_is_the_tasks_and_0_is_none() {
+    /// Runs `test` on a fresh store holding gateway `g1` and its scheduled
+    /// plan `p1` ([`plan_with_schedule`]).
+    fn with_scheduled_plan(
+        test: impl FnOnce(&mut Connection, i64, plans::Plan) -> rusqlite::Result<()>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let store = store::open(dir.path()).unwrap();
         store
             .call_now(|c| {
                 let gateway_id = register_for_test(c, "g1")?;
                 let plan = plan_with_schedule(c, gateway_id)?;
-                let limit = |plan: &plans::Plan, speed, rate| {
-                    let mut plan = plan.clone();
-                    let backup = plan.backup.as_mut().unwrap();
-                    (backup.speed_limit_kib, backup.rate_limit_kib) = (speed, rate);
-                    backup_spec(&plan, "s1".into()).unwrap().speed_limit_kib
-                };
-                assert_eq!(limit(&plan, Some(1024), Some(512)), Some(512));
-                assert_eq!(limit(&plan, Some(256), Some(512)), Some(256));
-                assert_eq!(limit(&plan, None, Some(512)), Some(512));
-                assert_eq!(limit(&plan, Some(0), Some(512)), Some(512));
-                assert_eq!(limit(&plan, Some(0), None), None);
-                Ok(())
+                test(c, gateway_id, plan)
             })
             .unwrap();
+    }
+
+    fn runs_of(c: &Connection) -> rusqlite::Result<i64> {
+        c.query_row("SELECT COUNT(*) FROM backup_runs", [], |r| r.get(0))
+    }
+
+    #[test]
+    fn missed_windows_run_once_and_the_next_run_is_after_now() {
+        with_scheduled_plan(|c, gateway_id, _| {
+            // Not due a millisecond before its window.
+            assert!(fire_due(c, FRIDAY_0230 - 1)?.is_empty());
+            // Down for three windows: one backup, then the window after now.
+            let later = FRIDAY_0230 + 3 * WEEK_MS + 60_000;
+            let fired = fire_due(c, later)?;
+            assert_eq!(fired.len(), 1);
+            assert_eq!(fired[0].gateway_id, gateway_id);
+            assert_eq!(runs_of(c)?, 1);
+            let plan = plans::get(c, "p1")?.unwrap();
+            assert_eq!(plan.next_run_ms, Some(FRIDAY_0230 + 4 * WEEK_MS));
+            assert!(fire_due(c, later + 1)?.is_empty());
+            let run = runs::get(c, &fired[0].set_id)?.unwrap();
+            assert_eq!(run.trigger, "schedule");
+            let task = crate::control::tasks::get(c, run.task_id)?.unwrap();
+            let crate::api::gateway::TaskSpec::Backup(spec) = task.spec else {
+                panic!("not a backup task: {:?}", task.spec);
+            };
+            assert_eq!(spec.speed_limit_kib, Some(1024));
+            assert_eq!(spec.backup_method, BackupMethod::Logical);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_window_that_comes_while_the_last_backup_runs_is_skipped() {
+        with_scheduled_plan(|c, _, _| {
+            let fired = fire_due(c, FRIDAY_0230)?;
+            assert_eq!(fired.len(), 1);
+            // A week on, the first backup still queued: none is added,
+            // and the window after is kept.
+            assert!(fire_due(c, FRIDAY_0230 + WEEK_MS)?.is_empty());
+            assert_eq!(runs_of(c)?, 1);
+            let plan = plans::get(c, "p1")?.unwrap();
+            assert_eq!(plan.next_run_ms, Some(FRIDAY_0230 + 2 * WEEK_MS));
+            // Once it ended, the next window fires.
+            let run = runs::get(c, &fired[0].set_id)?.unwrap();
+            c.execute(
+                "UPDATE tasks SET state = 'failed' WHERE id = ?1",
+                [run.task_id],
+            )?;
+            assert_eq!(fire_due(c, FRIDAY_0230 + 2 * WEEK_MS)?.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_smaller_of_the_speed_and_rate_limits_is_the_tasks_and_0_is_none() {
+        with_scheduled_plan(|_, _, plan| {
+            let limit = |plan: &plans::Plan, speed, rate| {
+                let mut plan = plan.clone();
+                let backup = plan.backup.as_mut().unwrap();
+                (backup.speed_limit_kib, backup.rate_limit_kib) = (speed, rate);
+                backup_spec(&plan, "s1".into()).unwrap().speed_limit_kib
+            };
+            assert_eq!(limit(&plan, Some(1024), Some(512)), Some(512));
+            assert_eq!(limit(&plan, Some(256), Some(512)), Some(256));
+            assert_eq!(limit(&plan, None, Some(512)), Some(512));
+            assert_eq!(limit(&plan, Some(0), Some(512)), Some(512));
+            assert_eq!(limit(&plan, Some(0), None), None);
+            Ok(())
+        });
     }
 
     #[test]
