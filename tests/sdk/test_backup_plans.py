@@ -220,6 +220,7 @@ def test_a_create_repeated_with_its_client_token_makes_one_plan_and_starts_one_b
     first = create("retry-1")
     assert create("retry-1") == first
     assert create("retry-2") != first
+    refused(lambda: create("x" * 65), "InvalidParameter.ClientToken")
 
     def create_and_start(token):
         return tea.create_and_start_backup_plan(models.CreateAndStartBackupPlanRequest(
