@@ -40,6 +40,11 @@ pub const TOOL_NAMES: [&str; 2] = ["mariadb-backup", "mariabackup"];
 /// Bytes read from the tool's stdout per chunk.
 const CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Most files the tool copies at once (`--parallel`): with one, it reads a
+/// piece of a file and then waits to write it to the pipe; with two or more,
+/// one thread reads while another writes.
+const MAX_PARALLEL_COPIES: usize = 4;
+
 /// Name prefix of the scratch dirs in the work dir.
 const SCRATCH_PREFIX: &str = "physical-backup.";
 
@@ -52,6 +57,13 @@ const MAX_STDERR_LINE_BYTES: usize = 8 * 1024;
 /// Characters kept of each of those lines: the error stays short whatever
 /// the tool prints.
 const KEPT_STDERR_CHARS: usize = 300;
+
+/// Files copied at once: one per core, from 2 to [`MAX_PARALLEL_COPIES`].
+fn parallel_copies() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, MAX_PARALLEL_COPIES)
+}
 
 /// The backup tool found on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +170,7 @@ pub async fn backup(
             &format!("--host={}", login.host),
             &format!("--port={}", login.port),
             "--protocol=TCP",
+            &format!("--parallel={}", parallel_copies()),
         ])
         .args(login.user.as_ref().map(|u| format!("--user={u}")))
         .stdin(Stdio::null())
