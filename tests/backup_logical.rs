@@ -108,12 +108,17 @@ async fn make_databases(tag: &str) -> (String, String) {
     conn.query_drop(format!(
         "CREATE TABLE {a}.odd (id INT AUTO_INCREMENT PRIMARY KEY, s VARCHAR(200), \
          b BLOB, d DECIMAL(20,6), f DOUBLE, t DATETIME(6), bits BIT(5), j JSON, \
-         doubled INT AS (id * 2) VIRTUAL, e ENUM('x','y'), n INT NULL) ENGINE=InnoDB"
+         doubled INT AS (id * 2) VIRTUAL, e ENUM('x','y'), n INT NULL, fl FLOAT, dt DATE, \
+         tm TIME(6), ts TIMESTAMP(3) NULL, yr YEAR, big BIGINT UNSIGNED, tiny TINYINT) ENGINE=InnoDB"
     ))
     .await
     .unwrap();
     conn.exec_drop(
-        format!("INSERT INTO {a}.odd (s, b, d, f, t, bits, j, e, n) VALUES (?, ?, ?, ?, ?, b'10101', ?, 'y', NULL)"),
+        format!(
+            "INSERT INTO {a}.odd (s, b, d, f, t, bits, j, e, n, fl, dt, tm, ts, yr, big, tiny) \
+                 VALUES (?, ?, ?, ?, ?, b'10101', ?, 'y', NULL, 0.1, '2026-11-27', '-838:59:59.5', \
+                 '2026-11-27 18:00:00.125', 2026, 18446744073709551615, -128)"
+        ),
         (
             "it's a \\ back\nslash\r\0 and é✓ 🙂 \x1a",
             vec![0u8, 1, 2, 0x27, 0x5c, 0xff, 0x1a],
@@ -125,8 +130,11 @@ async fn make_databases(tag: &str) -> (String, String) {
     )
     .await
     .unwrap();
+    // A zero date needs a mode that allows it (the backup's header sets one).
+    conn.query_drop("SET SESSION sql_mode = ''").await.unwrap();
     conn.query_drop(format!(
-        "INSERT INTO {a}.odd (s, b, d, f, t, bits, j, e, n) VALUES ('', '', 0, -1e300, NULL, b'0', NULL, 'x', 7)"
+        "INSERT INTO {a}.odd (s, b, d, f, t, bits, j, e, n, fl, dt, tm, ts, yr, big, tiny) \
+         VALUES ('', '', 0, -1e300, NULL, b'0', NULL, 'x', 7, -3.4e38, '0000-00-00', '00:00:00', NULL, 0, 0, 127)"
     ))
     .await
     .unwrap();
@@ -239,6 +247,42 @@ async fn a_logical_backup_loaded_into_an_empty_server_has_equal_checksums() {
         .await
         .unwrap();
     assert_eq!(doubled, vec![2, 4]);
+}
+
+#[tokio::test]
+async fn timestamps_are_written_in_utc_whatever_the_servers_time_zone() {
+    let db = "lb_time_zone";
+    let mut conn = source().await;
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+        format!("CREATE TABLE {db}.t (id INT PRIMARY KEY, ts TIMESTAMP NULL)"),
+        "SET time_zone = '+00:00'".into(),
+        format!("INSERT INTO {db}.t VALUES (1, '2026-01-01 00:00:00')"),
+    ] {
+        conn.query_drop(statement).await.unwrap();
+    }
+    let zone: String = conn
+        .query_first("SELECT @@GLOBAL.time_zone")
+        .await
+        .unwrap()
+        .unwrap();
+    // New sessions (the backup's readers) start five hours ahead of UTC.
+    conn.query_drop("SET GLOBAL time_zone = '+05:00'")
+        .await
+        .unwrap();
+    let (summary, sql) = take(
+        &admin_login(),
+        &objects(&format!(r#"[{{"DBName":"{db}"}}]"#)),
+        &LogicalOptions::default(),
+    )
+    .await;
+    conn.exec_drop("SET GLOBAL time_zone = ?", (zone,))
+        .await
+        .unwrap();
+    summary.expect("backup");
+    assert!(sql.contains("TIME_ZONE='+00:00'"), "{sql}");
+    assert!(sql.contains("(1,'2026-01-01 00:00:00')"), "{sql}");
 }
 
 #[tokio::test]
