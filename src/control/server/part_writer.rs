@@ -75,11 +75,35 @@ impl PartWriter {
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         self.writing = Some(tokio::task::spawn_blocking(move || {
-            let written = batch.iter().try_for_each(|frame| file.write_all(frame));
+            let written = write_all_vectored(&mut file, &batch);
             (file, written)
         }));
         Ok(())
     }
+}
+
+/// Writes every frame of `batch`, in as few system calls as the kernel
+/// takes (it caps the slices of one call at IOV_MAX).
+fn write_all_vectored(file: &mut File, batch: &[Bytes]) -> io::Result<()> {
+    // The first frame not wholly written, and how much of it is.
+    let (mut next, mut done) = (0, 0);
+    while next < batch.len() {
+        let rest =
+            std::iter::once(&batch[next][done..]).chain(batch[next + 1..].iter().map(|f| &f[..]));
+        let slices: Vec<io::IoSlice> = rest.map(io::IoSlice::new).collect();
+        let mut written = match file.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while next < batch.len() && written >= batch[next].len() - done {
+            written -= batch[next].len() - done;
+            (next, done) = (next + 1, 0);
+        }
+        done += written;
+    }
+    Ok(())
 }
 
 /// The file went with a writing thread that did not come back (it
@@ -106,6 +130,22 @@ mod tests {
         for i in 0..40u8 {
             let frame = vec![i; 100_000];
             expected.extend_from_slice(&frame);
+            writer.write(Bytes::from(frame)).await.unwrap();
+        }
+        writer.finish().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_more_frames_than_one_system_call_takes_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let mut writer = PartWriter::new(std::fs::File::create(&path).unwrap());
+        let mut expected = Vec::new();
+        // 5000 frames of 7 bytes: one batch, more slices than IOV_MAX (1024).
+        for i in 0..5000u32 {
+            let frame = format!("{i:07}");
+            expected.extend_from_slice(frame.as_bytes());
             writer.write(Bytes::from(frame)).await.unwrap();
         }
         writer.finish().await.unwrap();
