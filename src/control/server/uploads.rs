@@ -27,7 +27,7 @@ use axum::Json;
 use futures::StreamExt;
 use tracing::Instrument;
 
-use super::part_writer::PartWriter;
+use super::part_writer::{self, PartWriter};
 use crate::api::gateway::{
     upload_param, UploadComplete, UploadState, MAX_UPLOAD_CHUNK_BYTES, UPLOAD_ACTION,
 };
@@ -86,32 +86,50 @@ impl Running {
 /// A chunk's bytes hashed into an upload's SHA-256 on a blocking thread
 /// while the request goes on receiving and writing them: the hash, the
 /// dearest work on the way, is off the chunk's path (at most a chunk's
-/// frames wait for it, shared, not copied).
+/// frames wait for it, shared, not copied). Frames are handed over about
+/// [`PartWriter`]'s batch at a time, so the thread wakes once per batch.
 struct Hashing {
-    frames: std::sync::mpsc::Sender<bytes::Bytes>,
+    batches: std::sync::mpsc::Sender<Vec<bytes::Bytes>>,
+    batch: Vec<bytes::Bytes>,
+    batch_bytes: usize,
     done: tokio::task::JoinHandle<Running>,
 }
 
 impl Hashing {
     fn start(mut running: Running) -> Hashing {
-        let (frames, received) = std::sync::mpsc::channel::<bytes::Bytes>();
+        let (batches, received) = std::sync::mpsc::channel::<Vec<bytes::Bytes>>();
         let done = tokio::task::spawn_blocking(move || {
-            for frame in received {
+            for frame in received.iter().flatten() {
                 running.hash(&frame);
             }
             running
         });
-        Hashing { frames, done }
+        Hashing {
+            batches,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            done,
+        }
     }
 
-    fn add(&self, frame: &bytes::Bytes) {
+    fn add(&mut self, frame: &bytes::Bytes) {
+        self.batch_bytes += frame.len();
+        self.batch.push(frame.clone());
+        if self.batch_bytes >= part_writer::BATCH_BYTES {
+            self.hand_over();
+        }
+    }
+
+    fn hand_over(&mut self) {
+        self.batch_bytes = 0;
         // The thread ends only once every sender is gone.
-        let _ = self.frames.send(frame.clone());
+        let _ = self.batches.send(std::mem::take(&mut self.batch));
     }
 
     /// The digest with every frame added.
-    async fn finish(self) -> Result<Running, tokio::task::JoinError> {
-        drop(self.frames);
+    async fn finish(mut self) -> Result<Running, tokio::task::JoinError> {
+        self.hand_over();
+        drop(self.batches);
         self.done.await
     }
 }
@@ -438,7 +456,7 @@ async fn put(
             .filter(|r| r.held == offset)
             .cloned()
     };
-    let hashing = digest.map(Hashing::start);
+    let mut hashing = digest.map(Hashing::start);
     let written_back = file.try_clone().map_err(io_failed)?;
     let mut out = PartWriter::new(file);
     let mut crc = Crc64::new();
@@ -459,7 +477,7 @@ async fn put(
                 return Err(too_large());
             }
             crc.write(&frame);
-            if let Some(hashing) = &hashing {
+            if let Some(hashing) = &mut hashing {
                 hashing.add(&frame);
             }
             out.write(frame).await.map_err(io_failed)?;
