@@ -4,7 +4,9 @@
 //!
 //! The writer fills one chunk ([`CHUNK_BYTES`]) while the previous one is
 //! being `PUT` with its CRC64, so the backup is read while the control plane
-//! writes: at most two chunks are held, whatever the set's size. A
+//! writes: at most two chunks are held, whatever the set's size. A chunk is
+//! held as the frames the pipeline wrote (shared, not copied) and sent as
+//! they are. A
 //! transient failure (connection reset, timeout, 5xx) is retried with
 //! backoff after asking (`GET`) how many bytes the control plane holds: a
 //! chunk that arrived but whose answer was lost is not sent twice, one held
@@ -18,7 +20,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 
@@ -80,7 +82,7 @@ impl UploadTarget {
         &self,
         method: Method,
         params: &[(&str, String)],
-        chunk: Option<Bytes>,
+        chunk: Option<Frames>,
     ) -> Result<T, ClientError> {
         let mut url = self.url.clone();
         url.query_pairs_mut().extend_pairs(self.client.signed(
@@ -96,7 +98,8 @@ impl UploadTarget {
         if let Some(chunk) = chunk {
             request = request
                 .header("content-type", "application/octet-stream")
-                .body(chunk);
+                .header("content-length", chunk.len())
+                .body(chunk.into_body());
         }
         let response = request
             .send()
@@ -147,17 +150,13 @@ impl UploadTarget {
     /// chunk that arrived whole is not sent again, and one it holds a part
     /// of (it was stopped while writing) goes on from there. A chunk at 0
     /// is sent again whole (it discards what is held).
-    async fn put(&self, offset: u64, chunk: Bytes, crc64: u64) -> Result<u64, SinkError> {
+    async fn put(&self, offset: u64, chunk: Frames, crc64: u64) -> Result<u64, SinkError> {
         let end = offset + chunk.len() as u64;
         let mut at = offset;
         let mut failures = 0;
         loop {
-            let rest = chunk.slice((at - offset) as usize..);
-            let rest_crc64 = if at == offset {
-                crc64
-            } else {
-                Crc64::of(&rest)
-            };
+            let rest = chunk.skip((at - offset) as usize);
+            let rest_crc64 = if at == offset { crc64 } else { rest.crc64() };
             let params = [
                 (upload_param::OFFSET, at.to_string()),
                 (upload_param::CHUNK_CRC64, rest_crc64.to_string()),
@@ -249,7 +248,7 @@ impl Target for UploadTarget {
         let held = self.held().await?;
         Ok(Box::new(UploadWriter {
             target: std::sync::Arc::new(self.clone()),
-            buffer: BytesMut::with_capacity(CHUNK_BYTES),
+            buffer: Frames::default(),
             sent: held,
             in_flight: None,
             crc: Crc64::new(),
@@ -259,11 +258,60 @@ impl Target for UploadTarget {
     }
 }
 
+/// A chunk as the frames it was written in.
+#[derive(Clone, Default)]
+struct Frames {
+    frames: Vec<Bytes>,
+    len: usize,
+}
+
+impl Frames {
+    fn push(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        self.frames.push(frame);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes from `skip` on (shared, not copied).
+    fn skip(&self, mut skip: usize) -> Frames {
+        let mut rest = Frames::default();
+        for frame in &self.frames {
+            if skip >= frame.len() {
+                skip -= frame.len();
+            } else {
+                rest.push(frame.slice(skip..));
+                skip = 0;
+            }
+        }
+        rest
+    }
+
+    fn crc64(&self) -> u64 {
+        let mut crc = Crc64::new();
+        self.frames.iter().for_each(|frame| crc.write(frame));
+        crc.sum64()
+    }
+
+    /// A request body of the frames, one after the other.
+    fn into_body(self) -> reqwest::Body {
+        let frames = self.frames.into_iter().map(Ok::<_, std::io::Error>);
+        reqwest::Body::wrap_stream(futures::stream::iter(frames))
+    }
+}
+
 /// The writer of one upload.
 struct UploadWriter {
     target: std::sync::Arc<UploadTarget>,
-    /// Bytes not sent yet (less than a chunk between writes).
-    buffer: BytesMut,
+    /// Bytes not sent yet (less than a chunk between writes), as the
+    /// frames they were written in: shared with the pipeline, not copied.
+    buffer: Frames,
     /// Bytes the control plane holds.
     sent: u64,
     /// The chunk being sent, if any: its length and its `PUT`, which
@@ -297,13 +345,12 @@ impl UploadWriter {
     /// not wait for them.
     async fn send_buffered(&mut self) -> Result<(), SinkError> {
         self.settle().await?;
-        let chunk = self.buffer.split().freeze();
+        let chunk = std::mem::take(&mut self.buffer);
         let chunk_crc = std::mem::take(&mut self.buffer_crc);
         self.crc.append(&chunk_crc);
         let (target, offset, len) = (self.target.clone(), self.sent, chunk.len() as u64);
         let put = tokio::spawn(async move { target.put(offset, chunk, chunk_crc.sum64()).await });
         self.in_flight = Some((len, put));
-        self.buffer.reserve(CHUNK_BYTES);
         Ok(())
     }
 
@@ -330,8 +377,11 @@ impl SinkWriter for UploadWriter {
 
     async fn restart(&mut self) -> Result<(), SinkError> {
         self.cancel_in_flight();
-        self.buffer.clear();
-        self.sent = self.target.put(0, Bytes::new(), Crc64::of(b"")).await?;
+        self.buffer = Frames::default();
+        self.sent = self
+            .target
+            .put(0, Frames::default(), Crc64::of(b""))
+            .await?;
         self.crc = Crc64::new();
         self.buffer_crc = Crc64::new();
         self.from_start = true;
@@ -344,7 +394,7 @@ impl SinkWriter for UploadWriter {
             let room = CHUNK_BYTES - self.buffer.len();
             let take = rest.split_to(room.min(rest.len()));
             self.buffer_crc.write(&take);
-            self.buffer.extend_from_slice(&take);
+            self.buffer.push(take);
             if self.buffer.len() == CHUNK_BYTES {
                 self.send_buffered().await?;
             }
@@ -375,5 +425,26 @@ impl SinkWriter for UploadWriter {
         // The control plane drops the part when the task fails, or when the
         // next attempt starts again at offset 0.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_resent_from_a_byte_within_a_frame_carries_the_rest_and_its_crc() {
+        let mut chunk = Frames::default();
+        for frame in [&b"abc"[..], b"", b"defg", b"h"] {
+            chunk.push(Bytes::copy_from_slice(frame));
+        }
+        assert_eq!(chunk.len(), 8);
+        for skip in 0..=8 {
+            let rest = chunk.skip(skip);
+            let bytes: Vec<u8> = rest.frames.iter().flat_map(|f| f.to_vec()).collect();
+            assert_eq!(bytes, &b"abcdefgh"[skip..], "skip {skip}");
+            assert_eq!(rest.len(), 8 - skip);
+            assert_eq!(rest.crc64(), Crc64::of(&b"abcdefgh"[skip..]));
+        }
     }
 }
