@@ -17,6 +17,7 @@
 //! - [`transfer`]: backup-set downloads: HTTP range source, CRC64 checksum,
 //!   throttle, progress, and the sinks (local, NAS, FTP, MinIO).
 //! - [`logging`], [`shutdown`]: what both binaries share at startup.
+//! - [`frames`]: bytes held as the frames they arrived in (uploads).
 //! - [`writeback`]: early writeback of files written as a stream (the local
 //!   sink's sets, dbs-control's uploads).
 //!
@@ -29,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod crc64;
 pub mod discovery;
+pub mod frames;
 pub mod host;
 pub mod logging;
 pub mod secret;

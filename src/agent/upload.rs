@@ -30,6 +30,7 @@ use crate::api::gateway::{
 };
 use crate::api::layout::RelPath;
 use crate::crc64::Crc64;
+use crate::frames::Frames;
 use crate::transfer::pipeline::RetryPolicy;
 use crate::transfer::sinks::{SinkError, SinkWriter, Target};
 
@@ -99,7 +100,7 @@ impl UploadTarget {
             request = request
                 .header("content-type", "application/octet-stream")
                 .header("content-length", chunk.len())
-                .body(chunk.into_body());
+                .body(body(chunk));
         }
         let response = request
             .send()
@@ -258,52 +259,10 @@ impl Target for UploadTarget {
     }
 }
 
-/// A chunk as the frames it was written in.
-#[derive(Clone, Default)]
-struct Frames {
-    frames: Vec<Bytes>,
-    len: usize,
-}
-
-impl Frames {
-    fn push(&mut self, frame: Bytes) {
-        self.len += frame.len();
-        self.frames.push(frame);
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The bytes from `skip` on (shared, not copied).
-    fn skip(&self, mut skip: usize) -> Frames {
-        let mut rest = Frames::default();
-        for frame in &self.frames {
-            if skip >= frame.len() {
-                skip -= frame.len();
-            } else {
-                rest.push(frame.slice(skip..));
-                skip = 0;
-            }
-        }
-        rest
-    }
-
-    fn crc64(&self) -> u64 {
-        let mut crc = Crc64::new();
-        self.frames.iter().for_each(|frame| crc.write(frame));
-        crc.sum64()
-    }
-
-    /// A request body of the frames, one after the other.
-    fn into_body(self) -> reqwest::Body {
-        let frames = self.frames.into_iter().map(Ok::<_, std::io::Error>);
-        reqwest::Body::wrap_stream(futures::stream::iter(frames))
-    }
+/// A request body of `chunk`'s frames, one after the other.
+fn body(chunk: Frames) -> reqwest::Body {
+    let frames = chunk.into_vec().into_iter().map(Ok::<_, std::io::Error>);
+    reqwest::Body::wrap_stream(futures::stream::iter(frames))
 }
 
 /// The writer of one upload.
@@ -425,26 +384,5 @@ impl SinkWriter for UploadWriter {
         // The control plane drops the part when the task fails, or when the
         // next attempt starts again at offset 0.
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_chunk_resent_from_a_byte_within_a_frame_carries_the_rest_and_its_crc() {
-        let mut chunk = Frames::default();
-        for frame in [&b"abc"[..], b"", b"defg", b"h"] {
-            chunk.push(Bytes::copy_from_slice(frame));
-        }
-        assert_eq!(chunk.len(), 8);
-        for skip in 0..=8 {
-            let rest = chunk.skip(skip);
-            let bytes: Vec<u8> = rest.frames.iter().flat_map(|f| f.to_vec()).collect();
-            assert_eq!(bytes, &b"abcdefgh"[skip..], "skip {skip}");
-            assert_eq!(rest.len(), 8 - skip);
-            assert_eq!(rest.crc64(), Crc64::of(&b"abcdefgh"[skip..]));
-        }
     }
 }

@@ -10,6 +10,8 @@ use std::io::{self, Write};
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use crate::frames::Frames;
+
 /// Bytes gathered before they are handed to the writing thread.
 pub const BATCH_BYTES: usize = 1 << 20;
 
@@ -18,8 +20,7 @@ pub struct PartWriter {
     /// The file, while no batch is being written.
     file: Option<File>,
     /// The frames of the batch being filled.
-    batch: Vec<Bytes>,
-    batch_bytes: usize,
+    batch: Frames,
     /// The batch being written: it gives the file back.
     writing: Option<JoinHandle<(File, io::Result<()>)>>,
 }
@@ -29,8 +30,7 @@ impl PartWriter {
     pub fn new(file: File) -> Self {
         PartWriter {
             file: Some(file),
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Frames::default(),
             writing: None,
         }
     }
@@ -38,9 +38,8 @@ impl PartWriter {
     /// Adds `frame`; a full batch is handed to the writing thread once the
     /// one before it is written.
     pub async fn write(&mut self, frame: Bytes) -> io::Result<()> {
-        self.batch_bytes += frame.len();
         self.batch.push(frame);
-        if self.batch_bytes >= BATCH_BYTES {
+        if self.batch.len() >= BATCH_BYTES {
             self.hand_over().await?;
         }
         Ok(())
@@ -73,9 +72,8 @@ impl PartWriter {
             return Err(lost());
         };
         let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
         self.writing = Some(tokio::task::spawn_blocking(move || {
-            let written = write_all_vectored(&mut file, &batch);
+            let written = write_all_vectored(&mut file, batch.as_slice());
             (file, written)
         }));
         Ok(())

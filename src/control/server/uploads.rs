@@ -37,6 +37,7 @@ use crate::control::catalog::{names, plans, runs, sets};
 use crate::control::keys::Role;
 use crate::control::{files, gateways, limits, store, tasks, ControlPlane};
 use crate::crc64::Crc64;
+use crate::frames::Frames;
 use crate::writeback::Writeback;
 
 /// One lock per set being uploaded: its requests are served in turn.
@@ -89,39 +90,38 @@ impl Running {
 /// frames wait for it, shared, not copied). Frames are handed over about
 /// [`PartWriter`]'s batch at a time, so the thread wakes once per batch.
 struct Hashing {
-    batches: std::sync::mpsc::Sender<Vec<bytes::Bytes>>,
-    batch: Vec<bytes::Bytes>,
-    batch_bytes: usize,
+    batches: std::sync::mpsc::Sender<Frames>,
+    batch: Frames,
     done: tokio::task::JoinHandle<Running>,
 }
 
 impl Hashing {
     fn start(mut running: Running) -> Hashing {
-        let (batches, received) = std::sync::mpsc::channel::<Vec<bytes::Bytes>>();
+        let (batches, received) = std::sync::mpsc::channel::<Frames>();
         let done = tokio::task::spawn_blocking(move || {
-            for frame in received.iter().flatten() {
-                running.hash(&frame);
+            for batch in received {
+                batch
+                    .as_slice()
+                    .iter()
+                    .for_each(|frame| running.hash(frame));
             }
             running
         });
         Hashing {
             batches,
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Frames::default(),
             done,
         }
     }
 
     fn add(&mut self, frame: &bytes::Bytes) {
-        self.batch_bytes += frame.len();
         self.batch.push(frame.clone());
-        if self.batch_bytes >= part_writer::BATCH_BYTES {
+        if self.batch.len() >= part_writer::BATCH_BYTES {
             self.hand_over();
         }
     }
 
     fn hand_over(&mut self) {
-        self.batch_bytes = 0;
         // The thread ends only once every sender is gone.
         let _ = self.batches.send(std::mem::take(&mut self.batch));
     }
