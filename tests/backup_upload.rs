@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use support::control::{signed_params, ControlProcess, Key};
 use support::discovery_env::{env, env_port};
 use support::gateway::Gateway;
+use support::tmpfs::Tmpfs;
 use support::wait_for;
 
 const PLAN: &str = "plan1";
@@ -302,6 +303,38 @@ async fn mssql_and_redis_backups_fail_with_their_code() {
         );
         assert!(rig.set(&set_id).is_none());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_data_dir_fails_the_backup_at_once_with_its_code_and_keeps_no_part() {
+    let rig = Rig::new(true);
+    let gateway_id: i64 = rig.control.wait_online("dbhost").parse().unwrap();
+    // The control plane's uploads on a tmpfs of 1 MiB: the physical
+    // backup's set is larger.
+    let uploads = rig.control.data_dir.join(runs::UPLOADS_DIR);
+    std::fs::create_dir_all(&uploads).unwrap();
+    let _full = Tmpfs::mount_at(&uploads, "1m");
+
+    let (set_id, task_id) = rig.queue(gateway_id, "MySQL", BackupMethod::Physical, None);
+    let task = rig.ended(task_id, Duration::from_secs(120));
+    assert_eq!(task.state, "failed");
+    assert_eq!(
+        task.err_code.as_deref(),
+        Some("Backup.ControlStorageFull"),
+        "{:?}",
+        task.err_message
+    );
+    assert!(rig.set(&set_id).is_none());
+    assert!(!rig.part(&set_id).exists(), "the part is removed");
+    let log = rig.gateway.as_ref().unwrap().log_text();
+    assert!(
+        !log.contains("retrying"),
+        "a full control plane is not retried as if it were away: {log}"
+    );
+    let refusals = rig
+        .control
+        .log_events("the data dir is full; an upload was refused");
+    assert!(!refusals.is_empty(), "dbs-control logs why");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

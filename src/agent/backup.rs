@@ -38,6 +38,9 @@ pub const UNSUPPORTED_TYPE: &str = "Backup.UnsupportedDatabaseType";
 /// Error code of a backup whose upload to the control plane failed.
 pub const UPLOAD_FAILED: &str = "Backup.UploadFailed";
 
+/// Error code of a backup refused by the control plane for a full data dir.
+pub const UPLOAD_STORAGE_FULL: &str = "Backup.ControlStorageFull";
+
 /// Most threads of the producers' runtime.
 const MAX_PRODUCER_THREADS: usize = 4;
 
@@ -151,6 +154,9 @@ async fn backup(
         let code = match &e {
             TransferError::Sink(SinkError::Remote { target, .. }) if *target == uploads => {
                 UPLOAD_FAILED
+            }
+            TransferError::Sink(SinkError::NoSpace { target, .. }) if *target == uploads => {
+                UPLOAD_STORAGE_FULL
             }
             _ => e.code(),
         };

@@ -42,6 +42,9 @@ const _: () = assert!(CHUNK_BYTES as u64 <= MAX_UPLOAD_CHUNK_BYTES);
 /// What [`Target::kind`] says.
 const KIND: &str = "control";
 
+/// The control plane's code for a full data dir.
+const STORAGE_FULL: &str = "Upload.StorageFull";
+
 /// Extra time a request with a chunk may take beyond the client's timeout.
 const CHUNK_EXTRA_WAIT: Duration = Duration::from_secs(60);
 
@@ -70,6 +73,14 @@ impl UploadTarget {
     }
 
     fn failed(&self, error: &ClientError) -> SinkError {
+        if error.code() == Some(STORAGE_FULL) {
+            return SinkError::NoSpace {
+                target: KIND,
+                location: self.url.to_string(),
+                needed: 0,
+                available: 0,
+            };
+        }
         SinkError::Remote {
             target: KIND,
             location: self.url.to_string(),

@@ -103,6 +103,7 @@ pub const CODES: &[JobErrorCode] = &[
     code("Backup.Cancelled", "The backup was stopped before it finished.", "备份在完成前被停止。"),
     code("Backup.UnsupportedDatabaseType", "The gateway does not back up this database type (only MySQL and MariaDB).", "备份网关不支持该数据库类型的备份（仅支持MySQL和MariaDB）。"),
     code("Backup.UploadFailed", "The backup could not be uploaded to the control plane.", "备份无法上传到管控服务。"),
+    code("Backup.ControlStorageFull", "The control plane's data dir is full; the backup could not be uploaded.", "管控服务的数据目录已满，备份无法上传。"),
     code("Backup.SetNotRecorded", "The gateway reported a backup whose set was not uploaded whole.", "备份网关报告完成的备份，其备份集未完整上传。"),
 ];
 

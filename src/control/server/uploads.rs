@@ -171,6 +171,21 @@ fn internal(error: impl std::fmt::Display) -> Refusal {
     ApiError::internal().into()
 }
 
+/// A failed write to the part file: a full disk (or quota) is said as
+/// such, and is not worth a retry until someone frees space.
+fn storage_failed(part: &Path, error: std::io::Error, offset: u64) -> Refusal {
+    if !crate::transfer::sinks::is_no_space(&error) {
+        return internal(format!("{}: {error}", part.display()));
+    }
+    tracing::error!(part = %part.display(), %error, "the data dir is full; an upload was refused");
+    refused(
+        507,
+        "Upload.StorageFull",
+        "The control plane's data dir is full; free space there and take the backup again.",
+        Some(offset),
+    )
+}
+
 fn refused(status: u16, code: &str, message: impl Into<String>, offset: Option<u64>) -> Refusal {
     Refusal {
         error: ApiError::new(status, code, message),
@@ -430,7 +445,7 @@ async fn put(
         return Err(too_large());
     }
     let part = &upload.part;
-    let io_failed = |e: std::io::Error| internal(format!("{}: {e}", part.display()));
+    let io_failed = |e: std::io::Error| storage_failed(part, e, offset);
     let file = if offset == 0 {
         // A new upload: whatever an earlier attempt left is discarded.
         let dir = upload.data_dir.join(runs::UPLOADS_DIR);
@@ -601,7 +616,7 @@ async fn complete(
         tokio::task::spawn_blocking(move || place(&part, &target, &id))
             .await
             .map_err(internal)?
-            .map_err(|e| internal(format!("placing set {}: {e}", upload.set_id)))?;
+            .map_err(|e| storage_failed(&upload.part, e, size))?;
     }
     let run = upload.run.clone();
     let public_url = plane.settings.public_url.clone();

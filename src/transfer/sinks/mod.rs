@@ -154,10 +154,9 @@ pub enum SinkError {
     /// host's own disk.
     #[error("nas: root {root} is not a mount point (is the share mounted?)")]
     NotMounted { root: String },
-    /// Not enough room for the set.
-    #[error(
-        "{target}: not enough space at {location}: need {needed} bytes, {available} available"
-    )]
+    /// Not enough room for the set (`needed` 0 when the disk filled up
+    /// while writing, and nothing was counted before).
+    #[error("{target}: not enough space at {location}{}", shortfall(*needed, *available))]
     NoSpace {
         target: &'static str,
         location: String,
@@ -242,7 +241,17 @@ impl SinkError {
     }
 }
 
-fn is_no_space(e: &io::Error) -> bool {
+/// What [`SinkError::NoSpace`] says of the space counted, if any was.
+fn shortfall(needed: u64, available: u64) -> String {
+    if needed == 0 {
+        String::new()
+    } else {
+        format!(": need {needed} bytes, {available} available")
+    }
+}
+
+/// True for "no space left on device" and "disk quota exceeded".
+pub fn is_no_space(e: &io::Error) -> bool {
     let code = e.raw_os_error();
     code == Some(rustix::io::Errno::NOSPC.raw_os_error())
         || code == Some(rustix::io::Errno::DQUOT.raw_os_error())
