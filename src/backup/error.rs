@@ -35,6 +35,13 @@ pub enum BackupError {
         tool_version: String,
         server_version: String,
     },
+    /// A physical backup of a server that is not MariaDB: MySQL's needs
+    /// Percona XtraBackup, which this gateway does not run yet.
+    #[error("{endpoint}: the server is {server_version}, not MariaDB: physical backups of MySQL need Percona XtraBackup, which this gateway does not run yet; take a logical backup")]
+    ServerNotMariaDb {
+        endpoint: String,
+        server_version: String,
+    },
     /// The backup tool could not run or exited with an error.
     #[error("{tool}: {detail}")]
     ToolFailed { tool: String, detail: String },
@@ -56,6 +63,7 @@ impl BackupError {
             BackupError::Query { .. } => "Backup.QueryFailed",
             BackupError::ToolMissing { .. } => "Backup.ToolMissing",
             BackupError::ToolVersion { .. } => "Backup.ToolVersionMismatch",
+            BackupError::ServerNotMariaDb { .. } => "Backup.PhysicalNeedsMariaDb",
             BackupError::ToolFailed { .. } => "Backup.ToolFailed",
             BackupError::WorkDir { .. } => "Backup.WorkDir",
             BackupError::Cancelled => "Backup.Cancelled",

@@ -116,6 +116,12 @@ fn version_in(text: &str) -> Option<String> {
         .map(|w| w.trim_matches('.').to_string())
 }
 
+/// Whether `VERSION()` is a MariaDB server's (`10.11.19-MariaDB-log`);
+/// MySQL's is a bare number (`8.0.36`).
+fn is_mariadb(version: &str) -> bool {
+    version.to_ascii_lowercase().contains("mariadb")
+}
+
 /// `major.minor` of a version.
 fn major_minor(version: &str) -> String {
     version.split('.').take(2).collect::<Vec<_>>().join(".")
@@ -135,7 +141,14 @@ pub async fn check_versions(login: &Login, tool: &Tool) -> Result<String, Backup
     if let Err(e) = conn.disconnect().await {
         tracing::debug!(error = %e, "mysql disconnect");
     }
-    let server = server.and_then(|v| version_in(&v)).unwrap_or_default();
+    let banner = server.unwrap_or_default();
+    if !is_mariadb(&banner) {
+        return Err(BackupError::ServerNotMariaDb {
+            endpoint: login.endpoint(),
+            server_version: banner,
+        });
+    }
+    let server = version_in(&banner).unwrap_or_default();
     if major_minor(&server) != major_minor(&tool.version) {
         return Err(BackupError::ToolVersion {
             tool: tool.path.display().to_string(),
@@ -381,6 +394,15 @@ mod tests {
         );
         assert_eq!(version_in("11.4.2-MariaDB-log"), Some("11.4.2".into()));
         assert_eq!(version_in("no version"), None);
+    }
+
+    #[test]
+    fn only_mariadb_servers_are_backed_up_with_mariadb_backup() {
+        assert!(is_mariadb("10.11.19-MariaDB-log"));
+        assert!(is_mariadb("11.4.2-MariaDB-ubu2404"));
+        assert!(!is_mariadb("8.0.36"));
+        assert!(!is_mariadb("8.4.3-commercial"));
+        assert!(!is_mariadb(""));
         assert_eq!(major_minor("10.11.19"), "10.11");
     }
 

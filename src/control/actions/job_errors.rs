@@ -94,6 +94,7 @@ pub const CODES: &[JobErrorCode] = &[
     code("Backup.ObjectNotFound", "A database or table named in the backup objects does not exist.", "备份对象中的数据库或表不存在。"),
     code("Backup.QueryFailed", "A statement of the backup failed on the database.", "备份过程中数据库语句执行失败。"),
     code("Backup.ToolMissing", "The backup tool (mariadb-backup) is not installed on the gateway host.", "备份网关主机未安装备份工具（mariadb-backup）。"),
+    code("Backup.PhysicalNeedsMariaDb", "Physical backups are taken of MariaDB only; MySQL's need Percona XtraBackup, which the gateway does not run yet.", "物理备份仅支持MariaDB；MySQL的物理备份需要Percona XtraBackup，备份网关暂不支持。"),
     code("Backup.ToolVersionMismatch", "The backup tool's version does not match the database server's.", "备份工具版本与数据库版本不匹配。"),
     code("Backup.ToolFailed", "The backup tool exited with an error; the gateway log has its output.", "备份工具执行失败，详情见备份网关日志。"),
     code("Backup.WorkDir", "The gateway could not create its private work directory for the backup.", "备份网关无法创建备份所需的私有工作目录。"),
