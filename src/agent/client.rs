@@ -49,8 +49,7 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Transport(_) => true,
-            // 507: the control plane's storage is full, until someone frees it.
-            ClientError::Api { status, .. } => (*status >= 500 && *status != 507) || *status == 429,
+            ClientError::Api { status, .. } => *status >= 500 || *status == 429,
             ClientError::Decode(_) | ClientError::TooLarge => true,
             ClientError::Insecure(_) => false,
         }

@@ -45,6 +45,12 @@ const KIND: &str = "control";
 /// The control plane's code for a full data dir.
 const STORAGE_FULL: &str = "Upload.StorageFull";
 
+/// Whether a failed request may succeed if sent again: a full data dir on
+/// the control plane waits for someone to free it, so it is not.
+fn transient(error: &ClientError) -> bool {
+    error.is_retryable() && error.code() != Some(STORAGE_FULL)
+}
+
 /// Extra time a request with a chunk may take beyond the client's timeout.
 const CHUNK_EXTRA_WAIT: Duration = Duration::from_secs(60);
 
@@ -85,7 +91,7 @@ impl UploadTarget {
             target: KIND,
             location: self.url.to_string(),
             message: error.to_string(),
-            retryable: error.is_retryable(),
+            retryable: transient(error),
         }
     }
 
@@ -148,7 +154,7 @@ impl UploadTarget {
         loop {
             match self.request::<UploadState>(Method::GET, &[], None).await {
                 Ok(state) => return Ok(state),
-                Err(e) if e.is_retryable() => {
+                Err(e) if transient(&e) => {
                     failures += 1;
                     self.pause(failures, &e).await?;
                 }
@@ -180,12 +186,12 @@ impl UploadTarget {
                 Ok(state) => return Ok(state.offset),
                 Err(e) => e,
             };
-            let transient = error.is_retryable();
-            if !transient && error.code() != Some("Upload.OffsetMismatch") {
+            let passing = transient(&error);
+            if !passing && error.code() != Some("Upload.OffsetMismatch") {
                 return Err(self.failed(&error));
             }
             failures += 1;
-            if transient {
+            if passing {
                 self.pause(failures, &error).await?;
             } else if failures > self.retry.max_retries {
                 return Err(self.failed(&error));
@@ -222,7 +228,7 @@ impl UploadTarget {
         loop {
             match self.request(Method::POST, &params, None).await {
                 Ok(done) => return Ok(done),
-                Err(e) if e.is_retryable() => {
+                Err(e) if transient(&e) => {
                     failures += 1;
                     self.pause(failures, &e).await?;
                 }
