@@ -6,16 +6,16 @@
 //! being `PUT` with its CRC64, so the backup is read while the control plane
 //! writes: at most two chunks are held, whatever the set's size. A chunk is
 //! held as the frames the pipeline wrote (shared, not copied) and sent as
-//! they are. A
-//! transient failure (connection reset, timeout, 5xx) is retried with
-//! backoff after asking (`GET`) how many bytes the control plane holds: a
-//! chunk that arrived but whose answer was lost is not sent twice, one held
-//! in part (the control plane stopped while writing it) goes on from there.
-//! `commit`
-//! sends the last chunk and completes the set (`POST`) with its size and
-//! the CRC64 of all its bytes. The writer does not read back: a set is
-//! always uploaded from its start (`restart` sends an empty chunk at offset
-//! 0, which discards what an earlier attempt left).
+//! they are. A transient failure (connection reset, timeout, 5xx) is
+//! retried with backoff after asking (`GET`) how many bytes the control
+//! plane holds: a chunk that arrived but whose answer was lost is not sent
+//! twice, one held in part (the control plane stopped while writing it)
+//! goes on from there. A full data dir on the control plane
+//! (`Upload.StorageFull`) is not retried: the backup fails at once.
+//! `commit` sends the last chunk and completes the set (`POST`) with its
+//! size and the CRC64 of all its bytes. The writer does not read back: a
+//! set is always uploaded from its start (`restart` sends an empty chunk at
+//! offset 0, which discards what an earlier attempt left).
 
 use std::time::Duration;
 
